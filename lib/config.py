@@ -390,8 +390,10 @@ def _scaled_variant(cfg: RunConfig, variant: str) -> dict:
                 if key in overrides:
                     ratio = overrides[key] / getattr(RunConfig().model, name)
                     overrides[key] = max(8, round(getattr(cfg.model, name) * ratio))
-            heads = overrides.get("model.n_heads", cfg.model.n_heads)
-            overrides["model.d_model"] -= overrides["model.d_model"] % heads
+            quantum = 4 * overrides.get("model.n_heads", cfg.model.n_heads)  # rope2d wants head_dim % 4 == 0
+            overrides["model.d_model"] = max(quantum, quantum * round(overrides["model.d_model"] / quantum))
+        if "curriculum.thresholds" in overrides:  # the log's 9x9 ratings mean nothing on a small grid's scale
+            overrides["curriculum.thresholds"] = sorted(cfg.curriculum.thresholds)
     return overrides
 
 

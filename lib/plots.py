@@ -1,0 +1,81 @@
+"""Seaborn figures for the notebooks. Each takes tidy frames (lib.workbook.Results) and returns a Figure."""
+from __future__ import annotations
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://", "inline", "nbagg", "widget", "ipympl")):
+    matplotlib.use("Agg")  # headless shells and tests; notebooks keep their inline backend
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def scale_label(cfg: dict) -> str:
+    """Which scale a figure comes from, for titles: '6x6 generated, by deduction_depth (cpu-quick)'."""
+    d = cfg["data"]
+    n = d["grid_size"]
+    return f"{n}x{n} {d['source']}, buckets by {d['bucket_by']} ({cfg['preset']}, {cfg['model']['iterations']} iterations)"
+
+
+def _bucket_order(df: pd.DataFrame) -> list[str]:
+    buckets = [b for b in df["bucket"].unique() if b != "all"]
+    return sorted(buckets, key=lambda b: int(str(b).split("-")[0].rstrip("+")))
+
+
+def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
+    """Training loss, and test solved % by bucket at the trained iteration count, against step."""
+    train = metrics[(metrics["split"] == "train") & (metrics["metric"] == "loss")]
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "solved")
+                   & (metrics["iterations"] == trained_iterations)].copy()
+    test["solved %"] = 100 * test["value"]
+    several = metrics["variant"].nunique() > 1
+    fig, (ax_loss, ax_solved) = plt.subplots(1, 2, figsize=(13, 4.5))
+    sns.lineplot(data=train, x="step", y="value", hue="variant" if several else None, ax=ax_loss, errorbar="sd")
+    ax_loss.set(title="training loss (all iterations)", ylabel="cross-entropy", yscale="log")
+    order = _bucket_order(test) + ["all"]
+    sns.lineplot(data=test, x="step", y="solved %", hue="bucket", hue_order=order, style="variant" if several else None,
+                 marker="o", ax=ax_solved, errorbar="sd", palette="viridis_r")
+    ax_solved.set(title=f"test puzzles solved at {trained_iterations} iterations", ylim=(-2, 102))
+    ax_solved.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def failure_iterations(evals: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
+    """Solved % and cell accuracy against iteration, by bucket, including iterations beyond training."""
+    per_iter = (evals.groupby(["variant", "seed", "bucket", "iteration"], observed=True)
+                .agg(solved=("solved", "mean"), cell_acc=("cell_acc", "mean")).reset_index())
+    per_iter["solved %"] = 100 * per_iter["solved"]
+    per_iter["cell accuracy % (blanks)"] = 100 * per_iter["cell_acc"]
+    several = per_iter["variant"].nunique() > 1
+    order = _bucket_order(per_iter)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, y in zip(axes, ["solved %", "cell accuracy % (blanks)"]):
+        sns.lineplot(data=per_iter, x="iteration", y=y, hue="bucket", hue_order=order, palette="viridis_r",
+                     style="variant" if several else None, ax=ax, errorbar="sd")
+        ax.axvline(trained_iterations, color="grey", ls="--", lw=1)
+        ax.axvspan(trained_iterations, per_iter["iteration"].max(), color="grey", alpha=0.08)
+        ax.text(trained_iterations, ax.get_ylim()[0], " beyond trained", color="grey", va="bottom")
+        ax.set(title=f"{y} by iteration")
+        ax.legend(title="bucket", fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_variants(results, title: str = "") -> plt.Figure:
+    """Final solved % per bucket, one bar per variant (mean over seeds; sd as error bar)."""
+    s = results.summaries
+    cols = [c for c in s.columns if str(c).startswith("final:")]
+    df = s.melt(id_vars=["variant", "seed"], value_vars=cols, var_name="bucket", value_name="solved %")
+    df["bucket"] = df["bucket"].str.removeprefix("final:")
+    order = _bucket_order(df) + ["all"]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    sns.barplot(data=df, x="bucket", y="solved %", hue="variant", order=order, errorbar="sd", ax=ax)
+    ax.set(title=f"final solved % by bucket\n{title}", ylim=(0, 105))
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig

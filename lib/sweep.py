@@ -1,0 +1,126 @@
+"""Sweeps: one notebook over a grid of parameters (variants x seeds x anything), each a separate run.
+
+    python -m lib.workbook sweep notebooks/05_curriculum.ipynb --grid grid.yaml --workers 2
+
+grid.yaml maps notebook parameters to lists of values; the product is taken. `variant:` and `seed:` are
+shorthands that become one-element `variants` / `seeds` lists on notebooks that take lists. A `fixed:`
+mapping is passed to every run unchanged:
+
+    variant: [baseline, mlp-mixer, curriculum-mixed]
+    seed: [0, 1, 2]
+    fixed: {preset: gpu-paper}
+
+Finished runs are skipped, so a sweep resumes where it stopped; one failure never stops the others.
+The same grid goes to a Slurm cluster as a job array through submitit (`--executor slurm`).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import logging
+import traceback
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from lib.config import ConfigError
+
+log = logging.getLogger("sweep")
+
+
+def expand_grid(grid: dict, notebook_params: dict) -> list[dict]:
+    """The product of the grid's lists, with the variant/seed shorthands mapped onto the notebook."""
+    grid = dict(grid)
+    fixed = grid.pop("fixed", {}) or {}
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid entry {key!r} must be a non-empty list, got {values!r}")
+    jobs = []
+    for combo in itertools.product(*grid.values()):
+        params = dict(fixed)
+        for key, value in zip(grid, combo):
+            plural = key + "s"
+            if key in ("variant", "seed") and key not in notebook_params and plural in notebook_params:
+                params[plural] = [value]
+            else:
+                params[key] = value
+        jobs.append(params)
+    unknown = sorted({k for p in jobs for k in p} - set(notebook_params))
+    if unknown:
+        raise ConfigError(f"the notebook has no parameter(s) {', '.join(unknown)}; it takes: {', '.join(notebook_params)}")
+    return jobs
+
+
+def job_name(sweep: str, params: dict, fixed: dict) -> str:
+    """A readable, filesystem-safe run name from the parameters that vary."""
+    parts = []
+    for key, value in params.items():
+        if key in fixed:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        parts.append(f"{key}={value}")
+    slug = ",".join(parts).replace("/", "_").replace(" ", "")
+    return f"{sweep}--{slug}" if slug else sweep
+
+
+def run_job(notebook: str, params: dict, name: str, out_root: str | None) -> dict:
+    """One sweep cell: a normal notebook run. Runs in a worker process or a Slurm job."""
+    from lib import workbook
+
+    try:
+        run = workbook.run_notebook(notebook, params, name=name, out_root=Path(out_root) if out_root else None)
+        return {"name": name, "status": "complete", "run": str(run), "error": ""}
+    except Exception as e:  # isolate: the sweep records the failure and goes on
+        return {"name": name, "status": "failed", "run": "", "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=3)}
+
+
+def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, executor: str = "local",
+              name: str | None = None, out_root: Path | None = None, slurm: dict | None = None) -> pd.DataFrame:
+    from lib import workbook
+
+    notebook = Path(notebook)
+    grid = yaml.safe_load(Path(grid_path).read_text()) or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{grid_path}: a grid must be a YAML mapping of parameter -> list of values")
+    jobs = expand_grid(grid, workbook.notebook_parameters(notebook))
+    sweep = name or Path(grid_path).stem
+    fixed = grid.get("fixed", {}) or {}
+    root = Path(out_root or workbook.OUTPUTS)
+    family_dir = root / workbook.family_of(notebook)
+
+    todo, rows = [], []
+    for params in jobs:
+        jname = job_name(sweep, params, fixed)
+        done = workbook.read_json(family_dir / jname / "summary.json", {}).get("status") == "complete"
+        if done:
+            rows.append({"name": jname, "status": "skipped (finished)", "run": str(family_dir / jname), "error": ""})
+        else:
+            todo.append((str(notebook), params, jname, str(root)))
+    log.info("sweep %s: %d runs, %d to do", sweep, len(jobs), len(todo))
+    rows += _execute(todo, workers, executor, root / "sweeps" / sweep, slurm or {})
+
+    table = pd.DataFrame(rows)
+    workbook.write_json_atomic(root / "sweeps" / sweep / "sweep.json", table.to_dict(orient="records"))
+    workbook.refresh_index(root)
+    failed = table[table.status == "failed"]
+    if len(failed):
+        log.error("sweep %s: %d failed: %s", sweep, len(failed), "; ".join(failed.name + ": " + failed.error))
+    return table
+
+
+def _execute(todo: list[tuple], workers: int, executor: str, folder: Path, slurm: dict) -> list[dict]:
+    if not todo:
+        return []
+    if executor == "local":
+        with cf.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            return list(pool.map(run_job, *zip(*todo)))
+    import submitit
+
+    cluster = {"submitit-local": "local", "submitit-debug": "debug", "slurm": "slurm"}[executor]
+    ex = submitit.AutoExecutor(folder=str(folder / "submitit"), cluster=cluster)
+    ex.update_parameters(timeout_min=slurm.get("timeout_min", 24 * 60), **{k: v for k, v in slurm.items() if k != "timeout_min"})
+    jobs = ex.map_array(run_job, *map(list, zip(*todo)))  # one Slurm job array
+    return [job.result() for job in jobs]

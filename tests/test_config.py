@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from lib.config import PRESETS, VARIANTS, ConfigError, RunConfig, bucket_labels, make_config, parse_set
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_presets_build_and_round_trip_json(preset, tmp_path):
+    cfg = make_config(preset)
+    path = tmp_path / "config.json"
+    cfg.to_json(path)
+    back = RunConfig.from_json(path)
+    assert back == cfg
+    assert json.loads(path.read_text())["preset"] == preset
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_variant_builds_on_every_preset(variant):
+    for preset in PRESETS:
+        assert make_config(preset, variant).variant == variant
+
+
+def test_gpu_paper_follows_the_log():
+    cfg = make_config("gpu-paper")
+    assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads, cfg.model.iterations) == (128, 4, 4, 16)
+    assert (cfg.train.batch_size, cfg.train.steps, cfg.schedule.warmup_steps) == (4096, 70_000, 2_000)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.schedule.lr_min_ratio) == (1.5e-3, 0.01, 0.01)
+    assert cfg.curriculum.kind == "reverse" and cfg.model.activation == "relu" and cfg.model.pos == "rope2d"
+
+
+def test_variants_scale_relative_to_cpu_presets():
+    quick = make_config("cpu-quick")
+    assert make_config("cpu-quick", "iterations-32").model.iterations == 2 * quick.model.iterations
+    assert make_config("gpu-paper", "iterations-32").model.iterations == 32
+    assert make_config("cpu-quick", "scale-wide").model.d_model == 4 * quick.model.d_model
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.stepz": 3}, "unknown config key 'train.stepz'"),
+    ({"nosection.x": 3}, "unknown config key"),
+    ({"train.steps": -5}, "train.steps must be positive"),
+    ({"train.batch_size": 0}, "train.batch_size must be positive"),
+    ({"model.block": "lstm"}, "model.block: unknown choice 'lstm'; choose one of: attention, mixer"),
+    ({"train.steps": "many"}, "train.steps: cannot read 'many'"),
+    ({"model.d_model": 30, "model.n_heads": 4}, "divisible by model.n_heads"),
+    ({"data.grid_size": 5}, "data.grid_size: 5 is not supported"),
+    ({"data.bucket_edges": [3, 1]}, "strictly increasing"),
+])
+def test_bad_values_name_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_config("cpu-smoke", overrides=overrides)
+
+
+def test_unknown_preset_and_variant_list_the_choices():
+    with pytest.raises(ConfigError, match="unknown preset 'gpu'.*cpu-smoke"):
+        make_config("gpu")
+    with pytest.raises(ConfigError, match="unknown variant 'nope'.*baseline"):
+        make_config("cpu-smoke", "nope")
+
+
+def test_cli_strings_are_coerced():
+    cfg = make_config("cpu-smoke", overrides=parse_set(["train.steps=12", "data.augment=false", "eval.iterations=[4,8,12]",
+                                                        "optim.lr=3e-3"]))
+    assert cfg.train.steps == 12 and cfg.data.augment is False and cfg.eval.iterations == [4, 8, 12]
+    assert cfg.optim.lr == 3e-3
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_set(["train.steps"])
+
+
+def test_bucket_labels():
+    assert bucket_labels([0, 1, 3, 11, 51]) == ["0", "1-2", "3-10", "11-50", "51+"]
+    assert bucket_labels([1, 2, 3]) == ["1", "2", "3+"]
