@@ -178,12 +178,14 @@ def runs_table(results: Results) -> pd.DataFrame:
 
 
 def config_diff(results: Results) -> pd.DataFrame:
-    """The config keys that differ between runs (all keys when there is one run)."""
+    """The config keys that differ between runs; for a single run, those that differ from the log's recipe."""
     from lib.config import flatten
 
     flat = pd.DataFrame({run: flatten(cfg) for run, cfg in results.configs.items()}).astype(str)
+    if flat.shape[1] == 1:
+        flat["log recipe (defaults)"] = pd.Series(flatten(RunConfig().to_dict())).astype(str)
     differs = flat.nunique(axis=1) > 1
-    return flat[differs] if differs.any() else flat
+    return flat[differs]
 
 
 def finish(output_dir: Path, results: Results, notebook_params: dict | None = None) -> dict:
@@ -203,6 +205,7 @@ def finish(output_dir: Path, results: Results, notebook_params: dict | None = No
         "solved_final": headline,
     }
     write_json_atomic(Path(output_dir) / "summary.json", summary)
+    print(f"summary written to {Path(output_dir) / 'summary.json'}")
     return summary
 
 

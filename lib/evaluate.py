@@ -1,0 +1,341 @@
+"""Evaluation and inference for trained models, and loading finished runs for notebooks.
+
+- `evaluate` runs the test split once to the largest iteration count and scores every iteration:
+  the recurrence is deterministic, so iteration t of a K-iteration run is iteration t of any longer run.
+- `solve` is inference, optionally halting each puzzle as soon as its prediction is a valid
+  solution that keeps the givens (compute shrinks as puzzles finish).
+- `load_run` / `load_model` read what `lib.train.train` wrote.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from lib.config import RunConfig
+
+META_COLUMNS = ("rating", "deduction_depth", "guesses_full")
+
+
+# --- test data -------------------------------------------------------------------------------------
+
+def _column(ds, name: str) -> np.ndarray:
+    return np.asarray(ds[name])
+
+
+def test_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """(puzzles (B, C) uint8, answers (B, C) uint8, meta with bucket + META_COLUMNS) from a
+    datasets.Dataset / DataFrame in the sudoku-extreme schema, or a tuple (puzzles, answers[, buckets])."""
+    if isinstance(test, tuple):
+        if len(test) not in (2, 3):
+            raise ValueError(f"evaluate: a test tuple is (puzzles, answers) or (puzzles, answers, buckets), got {len(test)} items")
+        puzzles, answers = (_flat(np.asarray(a), name) for a, name in zip(test[:2], ("puzzles", "answers")))
+        if puzzles.shape != answers.shape:
+            raise ValueError(f"evaluate: puzzles {puzzles.shape} and answers {answers.shape} differ in shape")
+        meta = pd.DataFrame({"bucket": np.asarray(test[2]).astype(str) if len(test) == 3 else "all"}, index=range(len(puzzles)))
+        for name in META_COLUMNS:
+            meta[name] = -1
+        return puzzles, answers, meta
+    from lib import data as data_lib  # the dataset helpers only matter for dataset input
+    if isinstance(test, pd.DataFrame):
+        import datasets
+        test = datasets.Dataset.from_pandas(test, preserve_index=False)
+    missing = {"question", "answer"} - set(test.column_names)
+    if missing:
+        raise ValueError(f"evaluate: test set lacks column(s) {sorted(missing)}; has {test.column_names}")
+    puzzles, answers = data_lib.to_arrays(test)
+    meta = pd.DataFrame(index=range(len(puzzles)))
+    meta["bucket"] = _column(test, "bucket").astype(str) if "bucket" in test.column_names else "all"
+    for name in META_COLUMNS:
+        meta[name] = _column(test, name).astype(np.int64) if name in test.column_names else -1
+    return puzzles, answers, meta
+
+
+def _flat(a: np.ndarray, name: str) -> np.ndarray:
+    if a.ndim == 3:
+        a = a.reshape(len(a), -1)
+    if a.ndim != 2 or round(a.shape[1] ** 0.5) ** 2 != a.shape[1]:
+        raise ValueError(f"evaluate: {name} must be (B, N, N) or (B, N*N), got shape {a.shape}")
+    return a.astype(np.uint8)
+
+
+def _autocast(device: torch.device):
+    # bf16 on CUDA as in training; exact fp32 on CPU
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _device_of(model, device) -> torch.device:
+    return torch.device(device) if device is not None else next(model.parameters()).device
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(model, test, iterations, batch_size: int = 1024, device=None,
+             progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score `model` on `test` at every iteration 1..max(iterations).
+
+    Returns (curves, per_puzzle):
+      curves: one row per (bucket, iteration) plus bucket "all": solved and cell_acc (fractions;
+        cell_acc is the mean over puzzles of the accuracy on that puzzle's blank cells), n_puzzles.
+      per_puzzle: one row per (puzzle, iteration): puzzle, bucket, rating, deduction_depth,
+        guesses_full, iteration (1-based), cell_acc, solved.
+    """
+    max_it = max(iterations) if isinstance(iterations, (list, tuple)) else int(iterations)
+    if max_it <= 0:
+        raise ValueError(f"evaluate: iterations must be positive, got {iterations}")
+    puzzles, answers, meta = test_arrays(test)
+    device = _device_of(model, device)
+    was_training = model.training
+    model.eval()
+    solved = np.zeros((len(puzzles), max_it), bool)
+    cell_acc = np.zeros((len(puzzles), max_it), np.float32)
+    try:
+        for start in tqdm(range(0, len(puzzles), batch_size), desc="evaluate", disable=not progress, leave=False):
+            x = torch.from_numpy(puzzles[start:start + batch_size]).to(device).long()
+            y = torch.from_numpy(answers[start:start + batch_size]).to(device).long()
+            blank = x == 0
+            n_blank = blank.sum(1)
+            out_solved, out_acc = [], []
+            with _autocast(device):
+                state = model.init_state(x)
+                for i in range(max_it):
+                    state, logits = model.step(state, i)
+                    correct = logits.argmax(-1) + 1 == y
+                    out_solved.append(correct.all(1))
+                    acc = (correct & blank).sum(1) / n_blank.clamp(min=1)
+                    out_acc.append(torch.where(n_blank > 0, acc, 1.0))  # nothing to fill: vacuously right
+            solved[start:start + len(x)] = torch.stack(out_solved, 1).cpu().numpy()
+            cell_acc[start:start + len(x)] = torch.stack(out_acc, 1).float().cpu().numpy()
+    finally:
+        model.train(was_training)
+    per_puzzle = _per_puzzle_frame(meta, solved, cell_acc)
+    return _curves(meta["bucket"].to_numpy(), solved, cell_acc), per_puzzle
+
+
+def _per_puzzle_frame(meta: pd.DataFrame, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
+    n, k = solved.shape
+    frame = pd.DataFrame({"puzzle": np.repeat(np.arange(n), k)})
+    for name in ("bucket",) + META_COLUMNS:
+        frame[name] = np.repeat(meta[name].to_numpy(), k)
+    frame["iteration"] = np.tile(np.arange(1, k + 1), n)
+    frame["cell_acc"] = cell_acc.reshape(-1)
+    frame["solved"] = solved.reshape(-1)
+    return frame
+
+
+def _curves(buckets: np.ndarray, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
+    labels = sorted((b for b in dict.fromkeys(buckets.tolist()) if b != "all"), key=_bucket_key) + ["all"]
+    rows = []
+    for label in labels:
+        mask = np.ones(len(buckets), bool) if label == "all" else buckets == label
+        s, a = solved[mask].mean(0), cell_acc[mask].astype(np.float64).mean(0)
+        for i in range(solved.shape[1]):
+            rows.append({"bucket": label, "iteration": i + 1, "solved": float(s[i]),
+                         "cell_acc": float(a[i]), "n_puzzles": int(mask.sum())})
+    return pd.DataFrame(rows)
+
+
+def _bucket_key(label: str) -> float:
+    """Buckets in difficulty order: by their lower edge ("3-10" -> 3); other labels keep their order."""
+    m = re.match(r"\d+", label)
+    return float(m.group()) if m else math.inf
+
+
+def at_iteration(curves: pd.DataFrame, iteration: int, metric: str = "solved") -> dict[str, float]:
+    """{bucket: value} of one metric at one iteration count, in the curves' bucket order."""
+    rows = curves[curves["iteration"] == iteration]
+    if rows.empty:
+        raise ValueError(f"no evaluation at iteration {iteration}; curves go up to {curves['iteration'].max()}")
+    return dict(zip(rows["bucket"], rows[metric].astype(float)))
+
+
+# --- inference -------------------------------------------------------------------------------------
+
+@dataclass
+class SolveResult:
+    grids: np.ndarray  # (B, N, N) uint8: the prediction at halting (or at the last iteration)
+    iterations_used: np.ndarray  # (B,) int64
+    valid: np.ndarray  # (B,) bool: a complete valid grid that keeps the givens
+
+    @property
+    def solved_fraction(self) -> float:
+        return float(self.valid.mean()) if len(self.valid) else 0.0
+
+
+@functools.lru_cache(maxsize=None)
+def _units(n: int) -> torch.Tensor:
+    """(3N, N) flat cell indices of every row, column and box."""
+    from lib.puzzles import box_shape
+    r, c = box_shape(n)
+    cells = np.arange(n * n).reshape(n, n)
+    boxes = [cells[i:i + r, j:j + c].reshape(-1) for i in range(0, n, r) for j in range(0, n, c)]
+    return torch.from_numpy(np.concatenate([cells, cells.T, np.stack(boxes)])).long()
+
+
+def valid_solutions(pred: torch.Tensor, givens: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: flat grids `pred` (digits 1..N) hold every digit once per unit and keep `givens`."""
+    n = round(pred.shape[1] ** 0.5)
+    units = _units(n).to(pred.device)
+    keeps = ((givens == 0) | (pred == givens)).all(1)
+    in_range = ((pred >= 1) & (pred <= n)).all(1)
+    counts = F.one_hot((pred - 1).clamp(0, n - 1), n)[:, units].sum(2)  # (B, 3N, N) digit counts per unit
+    return keeps & in_range & (counts == 1).all(2).all(1)
+
+
+def _select(state, keep: torch.Tensor, n: int):
+    """Rows `keep` of every batch-major tensor in a model state (tensor, tuple, list, dict or
+    dataclass); tensors whose first dimension is not the batch size are shared and left alone."""
+    if isinstance(state, torch.Tensor):
+        return state[keep] if state.dim() and state.shape[0] == n else state
+    if isinstance(state, dict):
+        return {k: _select(v, keep, n) for k, v in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(_select(v, keep, n) for v in state))
+    if isinstance(state, (list, tuple)):
+        return type(state)(_select(v, keep, n) for v in state)
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        return dataclasses.replace(state, **{f.name: _select(getattr(state, f.name), keep, n)
+                                             for f in dataclasses.fields(state) if f.init})
+    return state
+
+
+def _as_batch(puzzles) -> np.ndarray:
+    if isinstance(puzzles, str) or (isinstance(puzzles, (list, tuple)) and puzzles and isinstance(puzzles[0], str)):
+        from lib.puzzles import parse
+        puzzles = [parse(p, row=i) for i, p in enumerate([puzzles] if isinstance(puzzles, str) else puzzles)]
+    a = np.asarray(puzzles)
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] in (4, 6, 9):
+        a = a[None]  # one (N, N) grid
+    return _flat(a, "puzzles")
+
+
+def trained_iterations(model) -> int:
+    cfg = getattr(model, "cfg", None) or getattr(model, "config", None)
+    its = getattr(model, "iterations", None) or getattr(cfg, "iterations", None)
+    if not its:
+        raise ValueError("solve: pass iterations=...; the model does not say how many it was trained with")
+    return int(its)
+
+
+@torch.no_grad()
+def solve(puzzles, model, iterations: int | None = None, halt: str = "none",
+          batch_size: int = 1024, device=None, progress: bool = False) -> SolveResult:
+    """Run the model on puzzles ((B, N, N), (N, N), (B, N*N) or strings).
+
+    halt="none" runs every puzzle `iterations` times (default: the trained count);
+    halt="verified" stops a puzzle at the first iteration whose argmax grid is a complete valid
+    solution keeping the givens, and drops it from the batch, so easy puzzles cost little.
+    """
+    if halt not in ("none", "verified"):
+        raise ValueError(f"solve: halt must be 'none' or 'verified', got {halt!r}")
+    iterations = trained_iterations(model) if iterations is None else int(iterations)
+    if iterations <= 0:
+        raise ValueError(f"solve: iterations must be positive, got {iterations}")
+    flat = _as_batch(puzzles)
+    n = round(flat.shape[1] ** 0.5)
+    device = _device_of(model, device)
+    was_training = model.training
+    model.eval()
+    grids = np.zeros_like(flat)
+    used = np.full(len(flat), iterations, np.int64)
+    valid = np.zeros(len(flat), bool)
+    try:
+        for start in tqdm(range(0, len(flat), batch_size), desc="solve", disable=not progress, leave=False):
+            x = torch.from_numpy(flat[start:start + batch_size]).to(device).long()
+            rows = torch.arange(start, start + len(x))
+            with _autocast(device):
+                state = model.init_state(x)
+                for i in range(iterations):
+                    state, logits = model.step(state, i)
+                    last = i == iterations - 1
+                    if halt == "none" and not last:
+                        continue
+                    pred = logits.argmax(-1) + 1
+                    ok = valid_solutions(pred, x)
+                    done = ok | last
+                    idx = rows[done.cpu()].numpy()
+                    grids[idx] = pred[done].cpu().numpy()
+                    used[idx] = i + 1
+                    valid[idx] = ok[done].cpu().numpy()
+                    if last or bool(done.all()):
+                        break
+                    if bool(done.any()):
+                        keep = ~done
+                        state = _select(state, keep, len(x))
+                        x, rows = x[keep], rows[keep.cpu()]
+    finally:
+        model.train(was_training)
+    return SolveResult(grids.reshape(-1, n, n), used, valid)
+
+
+# --- finished runs ---------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    dir: Path
+    config: dict  # config.json as a dict (run_config for the RunConfig)
+    summary: dict  # {} while running
+    metrics: pd.DataFrame  # tidy rows of metrics.jsonl
+    evals: pd.DataFrame | None  # eval.parquet, None before the final evaluation
+
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.config)
+
+    @property
+    def eval(self) -> pd.DataFrame | None:
+        return self.evals
+
+
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    """metrics.jsonl as a DataFrame; a torn last line (a killed run) is skipped."""
+    rows = []
+    path = Path(path)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    columns = ["step", "split", "bucket", "metric", "value", "seed", "iterations"]
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+    summary_path, eval_path = run_dir / "summary.json", run_dir / "eval.parquet"
+    return Run(
+        dir=run_dir,
+        config=json.loads((run_dir / "config.json").read_text()),
+        summary=json.loads(summary_path.read_text()) if summary_path.exists() else {},
+        metrics=read_metrics(run_dir / "metrics.jsonl"),
+        evals=pd.read_parquet(eval_path) if eval_path.exists() else None,
+    )
+
+
+def load_model(run_dir: str | Path, checkpoint: str = "best", device="cpu", ema: bool = True):
+    """The model of a run's checkpoint ("best" or "last") in eval mode; EMA weights when the run kept them."""
+    from lib.model import build_model
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    cfg = RunConfig.from_dict(ckpt["config"])
+    model = build_model(cfg.model, cfg.data.grid_size)
+    model.load_state_dict(ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"])
+    return model.to(device).eval()

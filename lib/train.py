@@ -1,0 +1,571 @@
+"""Train one run: config -> device -> data -> model (fresh or resumed) -> optimiser -> one loop that
+evaluates and checkpoints every N steps. Variants plug in through the model and the config.
+
+    python -m lib.train --preset cpu-smoke --set train.steps=100 --out outputs/smoke [--resume]
+    torchrun --nproc_per_node 2 -m lib.train ...   # DDP: global batch = per-rank x ranks x grad_accum
+
+A resumed run continues bit-for-bit (on CPU): the batch of step s is drawn from
+np.random.default_rng([seed, s, stage]) over the stage's pool, and the checkpoint holds the model,
+optimiser, EMA, curriculum stage, metric window and torch RNG.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm.auto import tqdm
+
+from lib import data as data_lib
+from lib import puzzles
+from lib.config import RunConfig, bucket_labels, make_config, parse_set
+from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng, lr_at
+from lib.evaluate import at_iteration, evaluate
+from lib.model import build_model, count_params, iteration_loss
+
+log = logging.getLogger("lib.train")  # not __name__: under `python -m` that is __main__
+
+
+# --- device, processes, logging ----------------------------------------------------------------
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(cfg: RunConfig) -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if _wants_cuda(cfg) else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))  # rank 0 evaluates alone
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _wants_cuda(cfg: RunConfig) -> bool:
+    return cfg.train.device.startswith("cuda") or (cfg.train.device == "auto" and torch.cuda.is_available())
+
+
+def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype | None]:
+    """(device, autocast dtype or None for plain fp32). bf16 autocast + TF32 on CUDA by default."""
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    if _wants_cuda(cfg):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"train.device={cfg.train.device!r} but CUDA is not available")
+        device = torch.device(f"cuda:{ranks.local_rank}" if ranks.world > 1 else cfg.train.device.replace("auto", "cuda"))
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        device = torch.device(cfg.train.device.replace("auto", "cpu"))
+    if cfg.train.dtype == "bfloat16" or (cfg.train.dtype == "auto" and device.type == "cuda"):
+        return device, torch.bfloat16
+    return device, None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def file_logging(path: Path | None):
+    """Send the lib.* loggers to out_dir/train.log (not the console) for the length of a run."""
+    lib_log = logging.getLogger("lib")
+    old = lib_log.level, lib_log.propagate
+    handler = None
+    if path is not None:
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        lib_log.addHandler(handler)
+        lib_log.setLevel(logging.INFO)
+        lib_log.propagate = False
+    try:
+        yield
+    finally:
+        if handler is not None:
+            lib_log.removeHandler(handler)
+            handler.close()
+        lib_log.setLevel(old[0])
+        lib_log.propagate = old[1]
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def load_data(cfg: RunConfig, ranks: Dist, progress: bool):
+    """Rank 0 builds (and caches) the splits first, so other ranks only read the cache."""
+    if ranks.world > 1 and not ranks.main:
+        dist.barrier()
+    splits = data_lib.load_splits(cfg.data, progress=progress and ranks.main)
+    if ranks.world > 1 and ranks.main:
+        dist.barrier()
+    return splits
+
+
+def eval_subset(test, max_puzzles: int):
+    """The whole test split, or `max_puzzles` of it taken round-robin across buckets."""
+    if not max_puzzles or max_puzzles >= len(test):
+        return test
+    buckets = np.asarray(test["bucket"])
+    per_bucket = [np.flatnonzero(buckets == b) for b in dict.fromkeys(buckets.tolist())]
+    order = [idx[i] for i in range(max(map(len, per_bucket))) for idx in per_bucket if i < len(idx)]
+    return test.select(sorted(order[:max_puzzles]))
+
+
+class Batcher:
+    """The global batch of a step as LongTensors on the device, with one random validity-preserving
+    symmetry per sample. All randomness comes from the step's numpy generator, so batches are the
+    same on every device and every rank.
+
+    Symmetries are vectorised: a bank of cell permutations from puzzles.random_symmetry, two
+    composed per sample (the symmetries form a group, so compositions are symmetries too: 512^2
+    combinations), and a fresh digit relabelling per sample; applying them is torch.gather on the
+    device, which keeps a 4096-puzzle batch at ~1 ms of host work on a GPU."""
+
+    def __init__(self, puzzles_flat: np.ndarray, answers_flat: np.ndarray, n: int, augment: bool,
+                 seed: int, device="cpu", bank_size: int = 512):
+        self.n, self.augment, self.device = n, augment, torch.device(device)
+        self.puzzles = torch.from_numpy(puzzles_flat).to(self.device)  # uint8: 2 x 81 bytes a 9x9 puzzle
+        self.answers = torch.from_numpy(answers_flat).to(self.device)
+        rng = np.random.default_rng([seed, 0x5EED])
+        bank = [puzzles.random_symmetry(n, rng)[0] for _ in range(bank_size if augment else 0)]
+        self.bank = torch.from_numpy(np.stack(bank)).to(self.device) if augment else None
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.device, non_blocking=True)
+
+    def __call__(self, pool: np.ndarray, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self._tensor(batch_indices(pool, rng, size))
+        p, a = self.puzzles[idx].long(), self.answers[idx].long()
+        if not self.augment:
+            return p, a
+        pick = self._tensor(rng.integers(0, len(self.bank), size=(2, size)))
+        cells = self.bank[pick[0]].gather(1, self.bank[pick[1]])  # apply bank[pick0], then bank[pick1]
+        digits = np.zeros((size, self.n + 1), np.int64)
+        digits[:, 1:] = np.argsort(rng.random((size, self.n)), axis=1) + 1
+        digits = self._tensor(digits)
+        return digits.gather(1, p.gather(1, cells)), digits.gather(1, a.gather(1, cells))
+
+
+# --- optimisation --------------------------------------------------------------------------------
+
+def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
+    """AdamW with weight decay on matrices only (not biases, norms, embeddings); SAM around it."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        skip = p.dim() < 2 or id(p) in embeddings or "emb" in name.lower()
+        (no_decay if skip else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                            fused=device.type == "cuda")
+    return SAM(opt, cfg.optim.sam_rho) if cfg.optim.name == "sam" else opt
+
+
+class SAM:
+    """Sharpness-aware minimisation (Foret et al. 2021) around a base optimiser. step(closure):
+    gradient at w, move to w + rho * g / |g|, gradient there, move back, base step with it."""
+
+    def __init__(self, base: torch.optim.Optimizer, rho: float):
+        self.base, self.rho = base, rho
+        self.param_groups = base.param_groups
+
+    @torch.no_grad()
+    def step(self, closure):
+        with torch.enable_grad():
+            loss = closure()
+        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+        eps = torch._foreach_mul([p.grad for p in params], float(self.rho / (norm + 1e-12)))
+        torch._foreach_add_(params, eps)
+        with torch.enable_grad():
+            closure()
+        torch._foreach_sub_(params, eps)
+        self.base.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.base.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return self.base.state_dict()
+
+    def load_state_dict(self, state):
+        self.base.load_state_dict(state)
+
+
+class EMA:
+    """Shadow weights: shadow = decay * shadow + (1 - decay) * live, after every step."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - self.decay)
+        for shadow, live in zip(self.model.buffers(), model.buffers()):
+            shadow.copy_(live)
+
+
+def make_closure(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, stats: list):
+    """One forward-backward over the step's micro-batches (grads averaged over them and, via DDP,
+    over ranks), then clipping. The first call records (loss, final-iteration cell_acc) in `stats`."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=device)
+        acc = torch.zeros((), device=device)
+        for j, (x, y) in enumerate(zip(xs, ys)):
+            sync = j == len(xs) - 1 or not isinstance(model, DDP)
+            with (contextlib.nullcontext() if sync else model.no_sync()):
+                with autocast(device, amp_dtype):
+                    logits = model(x)
+                    loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
+                loss.backward()
+            total += loss.detach()
+            if not stats:
+                with torch.no_grad():
+                    blank = x == 0
+                    right = ((logits[-1].argmax(-1) + 1 == y) & blank).sum(1) / blank.sum(1).clamp(min=1)
+                    acc += right.float().mean() / len(xs)
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        if not stats:
+            stats.append(torch.stack([total, acc]))
+        return total
+
+    return closure
+
+
+# --- run state, checkpoints, outputs -------------------------------------------------------------
+
+@dataclass
+class TrainState:
+    """Everything besides tensors that a resume needs."""
+    step: int = 0  # completed optimiser steps
+    curriculum: CurriculumState = field(default_factory=CurriculumState)
+    best_solved: float = -1.0  # overall solved at the trained iteration count
+    peak: dict = field(default_factory=dict)  # bucket -> best solved fraction so far
+    last_eval: dict = field(default_factory=dict)  # solved / cell_acc / by_iterations of the latest eval
+    window: dict = field(default_factory=lambda: {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0})
+    wall_seconds: float = 0.0  # of earlier segments of a resumed run
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["curriculum"] = self.curriculum.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainState":
+        d = dict(d)
+        d["curriculum"] = CurriculumState.from_dict(d["curriculum"])
+        return cls(**d)
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def checkpoint(model, optimizer, ema, state: TrainState, cfg: RunConfig) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "ema": ema.model.state_dict() if ema else None,
+        "state": state.to_dict(),
+        "config": cfg.to_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore(path: Path, model, optimizer, ema, cfg: RunConfig, device) -> TrainState:
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    changed = {k for k, v in _flat_config(ckpt["config"]).items() if _flat_config(cfg.to_dict()).get(k) != v}
+    if changed:
+        log.warning("resuming with a config that differs from the checkpoint's in: %s", ", ".join(sorted(changed)))
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if ema is not None:
+        ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
+    torch.set_rng_state(ckpt["torch_rng"].cpu())
+    if ckpt["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
+    return TrainState.from_dict(ckpt["state"])
+
+
+def _flat_config(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat_config(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+class MetricsWriter:
+    """metrics.jsonl, one tidy row per line, flushed as written. A resume first drops rows past
+    the checkpoint's step, so a run killed between checkpoints leaves no duplicates."""
+
+    def __init__(self, path: Path, seed: int, keep_until: int | None, enabled: bool):
+        self.seed, self.file = seed, None
+        if not enabled:
+            return
+        kept = []
+        if keep_until is not None and path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= keep_until:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # torn last line of a killed run
+        atomic_write_text("".join(kept), path)
+        self.file = open(path, "a")
+
+    def write(self, step: int, split: str, metric: str, value: float, bucket: str = "all", iterations=None):
+        if self.file is None:
+            return
+        row = {"step": step, "split": split, "bucket": bucket, "metric": metric, "value": float(value),
+               "seed": self.seed, "iterations": iterations}
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+
+
+def pct(d: dict) -> dict:
+    return {k: round(100 * v, 4) for k, v in d.items()}
+
+
+def make_summary(cfg: RunConfig, state: TrainState, status: str, params: int, device, wall: float) -> dict:
+    last = state.last_eval
+    return {
+        "preset": cfg.preset, "variant": cfg.variant, "grid_size": cfg.data.grid_size,
+        "steps": state.step, "wall_seconds": round(wall, 2), "params": params, "seed": cfg.train.seed,
+        "status": status,
+        "final": pct(last.get("solved", {})),
+        "peak": pct(state.peak),
+        "final_cell_acc": pct(last.get("cell_acc", {})),
+        "eval_iterations": {k: pct(v) for k, v in last.get("by_iterations", {}).items()},
+        "device": str(device),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
+    """Train `cfg` into `out_dir` and return the summary (written to summary.json).
+    resume=True continues from checkpoints/last.pt when there is one. Non-zero DDP ranks return {}."""
+    out = Path(out_dir)
+    ranks = setup_distributed(cfg)
+    device, amp_dtype = setup_device(cfg, ranks)
+    if ranks.main:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with file_logging(out / "train.log" if ranks.main else None):
+        try:
+            return _run(cfg, out, resume, progress and ranks.main, ranks, device, amp_dtype)
+        except Exception:
+            log.exception("training failed")
+            raise
+
+
+def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, device, amp_dtype) -> dict:
+    t_segment = time.time()
+    per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
+    if rem:
+        raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
+                         f"x train.grad_accum ({cfg.train.grad_accum})")
+    log.info("config preset=%s variant=%s out=%s device=%s dtype=%s ranks=%d",
+             cfg.preset, cfg.variant, out, device, amp_dtype or torch.float32, ranks.world)
+    if ranks.main:
+        cfg.to_json(out / "config.json")
+
+    # data
+    splits = load_data(cfg, ranks, progress)
+    train_puzzles, train_answers = data_lib.to_arrays(splits.train)
+    curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
+    for s in range(curriculum.n_stages):
+        log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
+    batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, device)
+    test = eval_subset(splits.test, cfg.eval.max_puzzles)
+    log.info("data: %d train puzzles, %d test puzzles", len(train_puzzles), len(test))
+
+    # model, fresh or resumed
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, cfg.data.grid_size).to(device)
+    params = count_params(model)
+    optimizer = make_optimizer(model, cfg, device)
+    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    state = TrainState(curriculum=curriculum.start())
+    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
+    resumed = resume and last_path.exists()
+    if resumed:
+        state = restore(last_path, model, optimizer, ema, cfg, device)
+        log.info("resumed from %s at step %d (stage %d)", last_path, state.step, state.curriculum.stage)
+    elif resume:
+        log.info("resume requested but %s does not exist; starting fresh", last_path)
+    if not resumed and ranks.main:  # a fresh start must not leave an older run's results to be mistaken for its own
+        for stale in [last_path, best_path, out / "eval.parquet", out / "summary.json"]:
+            stale.unlink(missing_ok=True)
+    metrics = MetricsWriter(out / "metrics.jsonl", cfg.train.seed, state.step if resumed else None, ranks.main)
+    log.info("parameters: %d", params)
+    if progress:
+        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; logs in {out / 'train.log'}")
+
+    train_model = torch.compile(model) if cfg.train.compile else model
+    if ranks.world > 1:
+        train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
+    eval_model = ema.model if ema else model
+    trained_its = cfg.model.iterations
+    eval_its = max(max(cfg.eval.iterations), trained_its)
+    last_ckpt_step = state.step if resumed else None
+
+    def run_eval(step: int, final: bool) -> None:
+        curves, per_puzzle = evaluate(eval_model, test, eval_its, cfg.eval.batch_size, device)
+        solved, cell_acc = at_iteration(curves, trained_its), at_iteration(curves, trained_its, "cell_acc")
+        for k in cfg.eval.iterations:
+            for metric in ("solved", "cell_acc"):
+                for bucket, value in at_iteration(curves, k, metric).items():
+                    metrics.write(step, "test", metric, value, bucket, iterations=k)
+        state.last_eval = {"step": step, "solved": solved, "cell_acc": cell_acc,
+                           "by_iterations": {str(k): at_iteration(curves, k) for k in cfg.eval.iterations}}
+        state.peak = {b: max(v, state.peak.get(b, -1.0)) for b, v in solved.items()}
+        log.info("eval step %d: solved %s", step, {b: f"{100 * v:.1f}%" for b, v in solved.items()})
+        if ranks.main and solved["all"] > state.best_solved:
+            state.best_solved = solved["all"]
+            atomic_save(checkpoint(model, optimizer, ema, state, cfg), best_path)
+        if final and ranks.main:
+            per_puzzle["trained_iterations"] = trained_its
+            tmp = out / "eval.parquet.tmp"
+            per_puzzle.to_parquet(tmp, index=False)
+            os.replace(tmp, out / "eval.parquet")
+
+    # the loop
+    status = "complete"
+    bar = tqdm(total=cfg.train.steps, initial=state.step, disable=not progress,
+               mininterval=float(os.environ.get("TQDM_MININTERVAL", 2.0)),
+               dynamic_ncols=True, desc=f"{cfg.variant}")
+    try:
+        while state.step < cfg.train.steps:
+            t0 = time.perf_counter()
+            step, cur = state.step, state.curriculum
+            lr = lr_at(step, cfg, cur.stage_start, cur.stage)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            p, a = batcher(curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage), cfg.train.batch_size)
+            mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
+            xs, ys = p[mine].split(per_rank), a[mine].split(per_rank)
+            stats: list = []
+            optimizer.step(make_closure(train_model, optimizer, xs, ys, cfg, device, amp_dtype, stats))
+            if ranks.world > 1:
+                dist.all_reduce(stats[0])
+                stats[0] /= ranks.world
+            loss, acc = stats[0].tolist()
+            if not math.isfinite(loss):
+                status = "diverged"
+                where = f"{last_path} (step {last_ckpt_step})" if last_ckpt_step is not None else "none (no checkpoint written yet)"
+                message = f"diverged: non-finite loss ({loss}) at step {step}; stopping. Last good checkpoint: {where}"
+                log.error(message)
+                if progress:
+                    tqdm.write(message)
+                break
+            if ema is not None:
+                ema.update(model)
+            state.curriculum = curriculum.update(cur, step, loss)
+            state.step += 1
+            w = state.window
+            w["loss"] += loss
+            w["cell_acc"] += acc
+            w["n"] += 1
+            w["puzzles"] += cfg.train.batch_size
+            w["seconds"] += time.perf_counter() - t0
+            bar.update(1)
+
+            if state.step % cfg.train.log_every == 0:
+                values = {"loss": w["loss"] / w["n"], "lr": lr, "cell_acc": w["cell_acc"] / w["n"],
+                          "puzzles_per_second": w["puzzles"] / max(w["seconds"], 1e-9), "stage": cur.stage}
+                for metric, value in values.items():
+                    metrics.write(state.step, "train", metric, value)
+                log.info("step %d: %s", state.step, " ".join(f"{k}={v:.4g}" for k, v in values.items()))
+                state.window = {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0}
+                solved = state.last_eval.get("solved", {}).get("all")
+                bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{lr:.2e}",
+                                solved="-" if solved is None else f"{100 * solved:.1f}%")
+            final = state.step == cfg.train.steps
+            if ranks.main and (state.step % cfg.train.eval_every == 0 or final):
+                run_eval(state.step, final)
+            if ranks.main and (state.step % cfg.train.checkpoint_every == 0 or final):
+                state.wall_seconds += time.time() - t_segment
+                t_segment = time.time()
+                atomic_save(checkpoint(model, optimizer, ema, state, cfg), last_path)
+                last_ckpt_step = state.step
+    finally:
+        bar.close()
+        metrics.close()
+
+    if ranks.world > 1:
+        dist.barrier()
+    if not ranks.main:
+        return {}
+    summary = make_summary(cfg, state, status, params, device, state.wall_seconds + time.time() - t_segment)
+    atomic_write_text(json.dumps(summary, indent=2), out / "summary.json")
+    log.info("%s after %d steps: final solved %s", status, state.step, summary["final"])
+    return summary
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.train", description="Train one run.")
+    parser.add_argument("--preset", default="cpu-quick")
+    parser.add_argument("--variant", default="baseline")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, repeatable: --set train.steps=100 --set optim.lr=1e-3")
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = make_config(args.preset, args.variant, parse_set(args.overrides))
+    try:
+        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0 if summary.get("status", "complete") == "complete" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
