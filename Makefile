@@ -31,8 +31,9 @@ check-report: $(STAMP)
 	$(PY) -m lib.workbook screenshot
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_data.py --quick
-	$(PY) benchmarks/bench_train.py --quick
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_memory.py
 
 index: $(STAMP)
 	$(PY) -m lib.workbook index

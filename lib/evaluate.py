@@ -34,7 +34,7 @@ def _column(ds, name: str) -> np.ndarray:
     return np.asarray(ds[name])
 
 
-def test_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def eval_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """(puzzles (B, C) uint8, answers (B, C) uint8, meta with bucket + META_COLUMNS) from a
     datasets.Dataset / DataFrame in the sudoku-extreme schema, or a tuple (puzzles, answers[, buckets])."""
     if isinstance(test, tuple):
@@ -95,7 +95,7 @@ def evaluate(model, test, iterations, batch_size: int = 1024, device=None,
     max_it = max(iterations) if isinstance(iterations, (list, tuple)) else int(iterations)
     if max_it <= 0:
         raise ValueError(f"evaluate: iterations must be positive, got {iterations}")
-    puzzles, answers, meta = test_arrays(test)
+    puzzles, answers, meta = eval_arrays(test)
     device = _device_of(model, device)
     was_training = model.training
     model.eval()

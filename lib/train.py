@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from lib import data as data_lib
 from lib import puzzles
-from lib.config import RunConfig, bucket_labels, make_config, parse_set
+from lib.config import RunConfig, make_config, parse_set
 from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng, lr_at
 from lib.evaluate import at_iteration, evaluate
 from lib.model import build_model, count_params, iteration_loss
@@ -244,7 +244,7 @@ def make_closure(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, st
         for j, (x, y) in enumerate(zip(xs, ys)):
             sync = j == len(xs) - 1 or not isinstance(model, DDP)
             with (contextlib.nullcontext() if sync else model.no_sync()):
-                with autocast(device, amp_dtype):
+                with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
                     logits = model(x)
                     loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
                 loss.backward()

@@ -32,6 +32,7 @@ from lib.config import VARIANTS, ConfigError, RunConfig, make_config, parse_set
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS = Path(os.environ.get("SUDOKU_WORKBOOK_OUTPUTS", REPO / "outputs"))
 log = logging.getLogger("workbook")
+NOTEBOOK_RUN = "notebook-run"  # marks a notebook run's summary.json, as opposed to a training run's
 
 
 # --- small file helpers ------------------------------------------------------------------------
@@ -193,6 +194,7 @@ def finish(output_dir: Path, results: Results, notebook_params: dict | None = No
     table = rating_table(results).reset_index()
     headline = {f"{r.variant}:{r.bucket}": r["solved % (final)"] for _, r in table.iterrows()}
     summary = {
+        "kind": NOTEBOOK_RUN,
         "status": "complete",
         "family": Path(output_dir).parent.name,
         "run": Path(output_dir).name,
@@ -263,7 +265,7 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
     render_reports(executed)
     if error is not None:
         summary = read_json(run / "summary.json", {})
-        summary.update({"status": "failed", "family": family, "run": run.name, "error": error, "params": params})
+        summary.update({"kind": NOTEBOOK_RUN, "status": "failed", "family": family, "run": run.name, "error": error, "params": params})
         write_json_atomic(run / "summary.json", summary)
     refresh_index(out_root)
     if error is not None:
@@ -294,6 +296,8 @@ def refresh_index(out_root: Path | None = None) -> Path:
     rows = []
     for summary_path in sorted(out_root.glob("*/*/summary.json")):
         s = read_json(summary_path, {})
+        if s.get("kind") != NOTEBOOK_RUN:  # training runs (outputs/train/...) have their own summary.json
+            continue
         run = summary_path.parent
         headline = s.get("solved_final", {})
         rows.append({
@@ -364,8 +368,9 @@ def _cmd_variants(args) -> None:
 def _cmd_sweep(args) -> None:
     from lib.sweep import run_sweep
 
-    summary = run_sweep(args.notebook, args.grid, workers=args.workers, executor=args.executor, name=args.name)
-    print(summary)
+    slurm = {k: yaml.safe_load(v) for k, v in parse_set(args.slurm or []).items()}
+    table = run_sweep(args.notebook, args.grid, workers=args.workers, executor=args.executor, name=args.name, slurm=slurm)
+    print(table[["name", "status", "error"]].to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -398,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--executor", default="local", choices=["local", "submitit-local", "submitit-debug", "slurm"])
     p.add_argument("--name", help="sweep folder name")
+    p.add_argument("--slurm", action="append", metavar="KEY=VALUE",
+                   help="submitit parameter for --executor slurm, e.g. slurm_partition=gpu, gpus_per_node=1, timeout_min=600")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("index", help="rebuild outputs/index.html")

@@ -25,7 +25,7 @@ def test_grid_expands_with_shorthands():
 @pytest.mark.parametrize("executor", ["local", "submitit-local"])
 def test_sweep_isolates_failures_and_resumes(executor, tmp_path):
     grid = tmp_path / "grid.yaml"
-    grid.write_text("variant: [no-iteration, not-a-variant]\nfixed: {preset: cpu-smoke, overrides: {train.steps: 10}}\n")
+    grid.write_text("variant: [no-iteration, not-a-variant]\nfixed: {preset: cpu-smoke, overrides: {train.steps: 20, schedule.warmup_steps: 5, train.eval_every: 20}}\n")
     table = sweep.run_sweep(NOTEBOOK, grid, workers=2, executor=executor, out_root=tmp_path / "out")
     status = dict(zip(table.name, table.status))
     assert status == {"grid--variants=no-iteration": "complete", "grid--variants=not-a-variant": "failed"}

@@ -1,7 +1,6 @@
 """The training loop end to end on the cpu-smoke preset: outputs, determinism, exact resume after
 SIGKILL, divergence, optimiser pieces, augmentation, and DDP parity."""
 import json
-import math
 import os
 import shutil
 import signal
@@ -148,7 +147,6 @@ def launch(out: Path, resume: bool = False) -> subprocess.Popen:
 def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     victim = launch(killed)
-    train(make_config("cpu-smoke", "baseline", parse_set(KILL_SETS)), whole, progress=False)  # the reference
     first = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
     while not first.exists() and victim.poll() is None and time.time() < deadline:
@@ -161,6 +159,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     assert 10 <= ckpt_step < 60
 
     resumed = launch(killed, resume=True)
+    train(make_config("cpu-smoke", "baseline", parse_set(KILL_SETS)), whole, progress=False)  # the reference
     assert resumed.wait(timeout=180) == 0, resumed.stderr.read()
     got, want = rows(killed), rows(whole)
     assert [(r["step"], r["metric"], r["bucket"], r["iterations"]) for r in got] == \
@@ -292,17 +291,6 @@ def test_augmented_batches_are_valid_and_varied(n):
     assert {row.numpy().tobytes() for row in q} <= {row.tobytes() for row in p.astype(np.int64)}
     again, _ = batcher(np.arange(8), np.random.default_rng(5), 16)
     assert torch.equal(r, again)  # reproducible from the generator
-
-
-def test_augmentation_is_cheap_at_batch_4096():
-    p, a = puzzles.generate(9, 16, seed=0, progress=False)
-    batcher = Batcher(p.reshape(16, -1), a.reshape(16, -1), 9, augment=True, seed=0)
-    batcher(np.arange(16), np.random.default_rng(0), 4096)
-    t = time.perf_counter()
-    for step in range(5):
-        batcher(np.arange(16), np.random.default_rng(step), 4096)
-    per_batch = (time.perf_counter() - t) / 5
-    assert per_batch < 0.1, f"{per_batch * 1e3:.0f} ms per 4096-sample batch"
 
 
 # --- DDP -------------------------------------------------------------------------------------------

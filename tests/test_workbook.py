@@ -78,12 +78,14 @@ def test_environment_yml_agrees_with_pyproject():
 def test_index_lists_runs_and_marks_failures(tmp_path):
     ok = tmp_path / "baseline" / "run-a"
     bad = tmp_path / "curriculum" / "run-b"
-    workbook.write_json_atomic(ok / "summary.json", {"status": "complete", "solved_final": {"baseline:all": 91.5},
+    workbook.write_json_atomic(tmp_path / "train" / "x" / "summary.json", {"params": 9092, "status": "complete"})
+    workbook.write_json_atomic(ok / "summary.json", {"kind": "notebook-run", "status": "complete", "solved_final": {"baseline:all": 91.5},
                                                      "params": {"preset": "cpu-quick"}, "grid_size": 6})
-    workbook.write_json_atomic(bad / "summary.json", {"status": "failed", "error": {"evalue": "boom"}})
+    workbook.write_json_atomic(bad / "summary.json", {"kind": "notebook-run", "status": "failed", "error": {"evalue": "boom"}})
     html = workbook.refresh_index(tmp_path).read_text()
     assert "run-a" in html and "baseline:all 91.5" in html
     assert "failed" in html and "boom" in html
+    assert "train" not in html.split("<table")[1]  # a training run's summary is not a notebook run
 
 
 def test_atomic_json_leaves_no_temp_files(tmp_path):
