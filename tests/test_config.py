@@ -60,9 +60,9 @@ def test_unknown_preset_and_variant_list_the_choices():
 
 
 def test_cli_strings_are_coerced():
-    cfg = make_config("cpu-smoke", overrides=parse_set(["train.steps=12", "data.augment=false", "eval.iterations=[4,8,12]",
+    cfg = make_config("cpu-smoke", overrides=parse_set(["train.steps=40", "data.augment=false", "eval.iterations=[4,8,12]",
                                                         "optim.lr=3e-3"]))
-    assert cfg.train.steps == 12 and cfg.data.augment is False and cfg.eval.iterations == [4, 8, 12]
+    assert cfg.train.steps == 40 and cfg.data.augment is False and cfg.eval.iterations == [4, 8, 12]
     assert cfg.optim.lr == 3e-3
     with pytest.raises(ConfigError, match="key=value"):
         parse_set(["train.steps"])

@@ -313,3 +313,23 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     assert len(loss["two"]) == 12
     assert loss["two"] == pytest.approx(loss["one"], rel=1e-4)
     assert summary_of(tmp_path / "two")["steps"] == 12
+
+
+# --- the CUDA-first paths, on the CPU -------------------------------------------------------------
+
+def test_bf16_autocast_path_trains_on_cpu(tmp_path):
+    """train.dtype=bfloat16 is the CUDA default; the same autocast path runs (and learns) on the CPU."""
+    summary = train(smoke(train__dtype="bfloat16", train__steps=20, train__eval_every=20), tmp_path, progress=False)
+    assert summary["status"] == "complete"
+    loss = [r["value"] for r in rows(tmp_path) if r["metric"] == "loss"]
+    assert loss[-1] < loss[0]
+
+
+def test_compiled_training_matches_eager(tmp_path):
+    """train.compile=true goes through torch.compile (inductor) and gives the eager run's losses."""
+    sets = dict(train__steps=4, schedule__warmup_steps=1, train__log_every=1, train__eval_every=4, train__checkpoint_every=4)
+    train(smoke(**sets), tmp_path / "eager", progress=False)
+    train(smoke(train__compile=True, **sets), tmp_path / "compiled", progress=False)
+    eager = [r["value"] for r in rows(tmp_path / "eager") if r["metric"] == "loss"]
+    compiled = [r["value"] for r in rows(tmp_path / "compiled") if r["metric"] == "loss"]
+    assert compiled == pytest.approx(eager, rel=1e-3)
