@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("SUDOKU_WORKBOOK_CACHE") or REPO / ".cache")
-CACHE_VERSION = 1  # bump when a cached file's content or schema changes
+CACHE_VERSION = 2  # bump when a cached file's content or schema changes (e.g. the generator or ratings change)
 HUB_ID = "sapientinc/sudoku-extreme"
 EXTREME_DIR_ENV = "SUDOKU_EXTREME_DIR"  # a folder with the hub's train.csv and test.csv
 # 99,389 public 9x9 puzzles with tdoku ratings in the sudoku-extreme schema (shared/ sits beside the repo)
