@@ -25,6 +25,9 @@ CHOICES = {
     "model.recurrence": ["add", "none", "concat", "gated", "mem"],
     "model.pos": ["rope2d", "rcb", "sinusoidal", "none"],
     "model.pos_every_iter": [True, False],
+    "model.feed_preds": [True, False],
+    "model.h_init": ["learned", "random"],
+    "model.pred_update": ["softmax", "norm_residual"],
     "model.schedule": ["shared", "phased", "unrolled", "nested"],
     "model.activation": ["relu", "gelu", "relu2"],
     "model.loss": ["all", "final"],
@@ -63,6 +66,9 @@ class ModelConfig:
     recurrence: str = "add"  # how h_prev enters the next iteration
     pos: str = "rope2d"
     pos_every_iter: bool = True  # add the positional term at every iteration, or only at init
+    feed_preds: bool = True  # feed softmax(preds) back each iteration (the log: dropping them costs 27-62 puzzles)
+    h_init: str = "learned"  # initial h: the encoded puzzle (learned) or a fixed random buffer (std 1)
+    pred_update: str = "softmax"  # preds = softmax(head(h)), or a TRM-style RMS-normalised residual state
     schedule: str = "shared"  # shared weights, phased, unrolled, or nested H/L cycles
     n_phases: int = 2  # schedule=phased: distinct transformers, each for iterations/n_phases steps
     h_cycles: int = 3  # schedule=nested
@@ -242,6 +248,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "recur-concat": ("h_prev concatenated into the input projection", {"model.recurrence": "concat"}),
     "recur-gated": ("GRU-style gate between h_prev and h_new", {"model.recurrence": "gated"}),
     "recur-mem": ("a separate 64-dim memory bank", {"model.recurrence": "mem"}),
+    "recur-add-nopred": ("h_prev only: predictions are not fed back", {"model.feed_preds": False}),
+    "recur-concat-nopred": ("concat recurrence without predictions", {"model.recurrence": "concat", "model.feed_preds": False}),
+    "recur-mem-nopred": ("memory bank without predictions", {"model.recurrence": "mem", "model.feed_preds": False}),
+    "norm-pred": ("TRM-style prediction state: residual MLP update + RMS norm, added to the logits", {"model.pred_update": "norm_residual"}),
+    "fixed-init": ("fixed random h init (std 1), puzzle re-fed every iteration (log: -1.0pp)", {"model.h_init": "random", "model.input": "concat"}),
     # positional encodings
     "pos-rcb": ("learned row + column + box embeddings", {"model.pos": "rcb"}),
     "pos-sinusoidal": ("1D sinusoidal positions over the flattened grid", {"model.pos": "sinusoidal"}),
@@ -259,6 +270,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "scale-wide": ("d512 ff2048 (the log says ~3.2M params; this shape has 12.6M at 9x9)", {"model.d_model": 512, "model.d_ff": 2048, "model.n_heads": 8}),
     "scale-up": ("d256 L8 H8, ~6.3M params", {"model.d_model": 256, "model.n_layers": 8, "model.n_heads": 8, "model.d_ff": 1024}),
     # batch and optimiser
+    "bs-256": ("batch 256 (the pre-SAM sweet spot)", {"train.batch_size": 256, "optim.lr": 1e-3}),
     "bs-512": ("batch 512", {"train.batch_size": 512, "optim.lr": 1e-3}),
     "bs-2048": ("batch 2048", {"train.batch_size": 2048, "optim.lr": 1e-3}),
     "bs-8192-accum": ("batch 8192 as 2 x 4096 accumulation", {"train.batch_size": 8192, "train.grad_accum": 2, "train.steps": 25_000}),
@@ -276,6 +288,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "curriculum-mixed": ("all difficulties from step 0", {"curriculum.kind": "mixed"}),
     "curriculum-regular": ("easy to hard", {"curriculum.kind": "regular", "curriculum.thresholds": [2, 10, 50]}),
     "curriculum-hard-only": ("only hard puzzles", {"curriculum.kind": "hard_only"}),
+    "curriculum-scaled-10k": ("10K steps with the phases scaled to them (log: 70.5%)", {"train.steps": 10_000, "schedule.warmup_steps": 400}),
     "curriculum-plateau": ("gate raised on a loss plateau, lr restarted each stage", {"curriculum.kind": "plateau", "schedule.kind": "stage_restarts"}),
 }
 

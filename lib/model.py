@@ -237,6 +237,11 @@ class RecurrentSudoku(nn.Module):
         elif self.pos_kind == "sinusoidal":
             self.register_buffer("sinusoid", sinusoidal_table(C, d), persistent=False)
 
+        if cfg.pred_update == "norm_residual":  # TRM-style: a separate, RMS-normalised prediction state
+            self.pred_update = nn.Sequential(nn.Linear(d + n, 4 * d), nn.ReLU(), nn.Linear(4 * d, n))
+            self.pred_norm = nn.RMSNorm(n)
+        if cfg.h_init == "random":
+            self.register_buffer("h_random", torch.randn(1, C, d, generator=torch.Generator().manual_seed(0)))
         n_cores = {"shared": 1, "nested": 1, "phased": cfg.n_phases, "unrolled": cfg.iterations}[cfg.schedule]
         self.cores = nn.ModuleList(Core(cfg, C) for _ in range(n_cores))
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, n))
@@ -259,6 +264,8 @@ class RecurrentSudoku(nn.Module):
     def _input(self, state: dict) -> torch.Tensor:
         """This iteration's input term x from the predictions (and the puzzle, if re-fed)."""
         kind, preds = self.cfg.input, state["preds"]
+        if not self.cfg.feed_preds or self.cfg.pred_update == "norm_residual":  # only h_prev carries the state
+            preds = torch.zeros_like(preds)
         if kind == "encode_once":
             return self.pred_proj(preds)
         if kind == "concat":
@@ -283,12 +290,16 @@ class RecurrentSudoku(nn.Module):
         if cfg.schedule == "nested":  # TRM: answer state h and reasoning state z start at zero
             state["h"] = torch.zeros(B, C, cfg.d_model, **new)
             state["z"] = torch.zeros(B, C, cfg.d_model, **new)
+        elif cfg.h_init == "random":  # the log's fixed-init test: one fixed random start for every puzzle
+            state["h"] = self.h_random.expand(B, -1, -1)
         else:
             state["h"] = encoded if encoded is not None else torch.zeros(B, C, cfg.d_model, **new)
         if encoded is not None and (cfg.schedule == "nested" or cfg.recurrence in ("none", "mem")):
             state["h0"] = encoded  # h is not carried as-is, so the encoded puzzle is re-added
         if cfg.recurrence == "mem":
             state["mem"] = torch.zeros(B, C, MEM_DIM, **new)
+        if cfg.pred_update == "norm_residual":
+            state["pred_state"] = torch.zeros(B, C, self.n, **new)
         return state
 
     def step(self, state: dict, i: int) -> tuple[dict, torch.Tensor]:
@@ -338,6 +349,11 @@ class RecurrentSudoku(nn.Module):
 
     def _emit(self, state: dict, h: torch.Tensor, new: dict) -> tuple[dict, torch.Tensor]:
         logits = self.head(h).float()
+        if self.cfg.pred_update == "norm_residual":  # pred_state += MLP([h, pred_state]), then RMS norm
+            ps = state["pred_state"]
+            ps = self.pred_norm(ps + self.pred_update(torch.cat([h, ps.to(h.dtype)], dim=-1)).float())
+            new = {**new, "pred_state": ps}
+            logits = logits + ps
         return {**state, **new, "h": h, "preds": F.softmax(logits, dim=-1)}, logits
 
     def forward(self, puzzle: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
@@ -410,6 +426,9 @@ def check_config(cfg: ModelConfig, grid_size: int) -> None:
     if cfg.schedule == "nested" and cfg.recurrence != "add":
         raise ValueError(f"model.schedule=nested carries its own two states; it needs model.recurrence=add, "
                          f"got {cfg.recurrence!r}")
+    if cfg.h_init == "random" and cfg.input == "encode_once":
+        raise ValueError("model.h_init=random replaces the encoded puzzle, so the puzzle must be re-fed: "
+                         "use model.input=concat, proj_add or proj_concat")
 
 
 def build_model(model_cfg: ModelConfig, grid_size: int) -> RecurrentSudoku:

@@ -68,7 +68,8 @@ def grads(model) -> dict:
 @pytest.mark.parametrize("n", [4, 6, 9])
 @pytest.mark.parametrize("field,value", MODEL_CHOICES)
 def test_every_choice_runs_forward_backward(field, value, n):
-    model = build_model(tiny(**{field: value}), n)
+    needs = {("h_init", "random"): {"input": "concat"}}  # a random start must have the puzzle re-fed
+    model = build_model(tiny(**{field: value, **needs.get((field, value), {})}), n)
     puzzle, answer = puzzles(n, batch=3)
     logits = model(puzzle)
     assert logits.shape == (2, 3, n * n, n) and logits.dtype == torch.float32
@@ -366,3 +367,22 @@ def test_memorises_a_handful_of_4x4_puzzles():
                 break
     print(f"\nmemorised {int(solved.sum())}/16 puzzles at step {step} in {time.perf_counter() - start:.1f}s, loss {loss.item():.3f}")
     assert solved.all()
+
+
+def test_fixed_random_init_needs_the_puzzle_re_fed():
+    from lib.config import ModelConfig
+    with pytest.raises(ValueError, match="h_init=random replaces the encoded puzzle"):
+        build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_init="random"), 4)
+    model = build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_init="random",
+                                    input="concat"), 4)
+    a, b = model.init_state(torch.zeros(3, 16, dtype=torch.long))["h"], model.init_state(torch.ones(1, 16, dtype=torch.long))["h"]
+    assert torch.equal(a[0], b[0]) and a.std() > 0.5  # one fixed start for every puzzle
+
+
+def test_predictions_are_not_fed_back_when_disabled():
+    from lib.config import ModelConfig
+    model = build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, feed_preds=False), 4)
+    state = model.init_state(torch.zeros(2, 16, dtype=torch.long))
+    state, _ = model.step(state, 0)
+    changed = {**state, "preds": torch.rand_like(state["preds"])}
+    torch.testing.assert_close(model.step(state, 1)[1], model.step(changed, 1)[1])
