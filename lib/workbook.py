@@ -171,6 +171,33 @@ def rating_table(results: Results) -> pd.DataFrame:
     return table.round(1)
 
 
+def failure_table(results: Results) -> pd.DataFrame:
+    """How unsolved puzzles fail across iterations, per bucket (the log's failure analysis): of the puzzles
+    unsolved at the trained count, how many were solved at some earlier iteration and lost again, how many
+    had a better cell accuracy at an earlier iteration than at the last (peaked, then drifted), and the first
+    iteration at which they reached their best."""
+    ev = results.evals
+    keys = ["variant", "seed", "bucket", "puzzle"]
+    trained = ev[ev["iteration"] <= ev["trained_iterations"]]
+    per = trained.groupby(keys, observed=True)
+    final = trained[per["iteration"].transform("max") == trained["iteration"]].set_index(keys).sort_index()
+    ever = per["solved"].any().reindex(final.index)
+    best_acc = per["cell_acc"].max().reindex(final.index)
+    best_it = trained.loc[per["cell_acc"].idxmax()].set_index(keys)["iteration"].reindex(final.index)
+    failed = ~final["solved"]
+    table = pd.DataFrame({
+        "unsolved %": 100 * failed,
+        "solved earlier, lost %": 100 * (failed & ever),
+        "peaked early %": 100 * (failed & (best_acc > final["cell_acc"])),
+        "best iteration of the unsolved": best_it.where(failed),
+    }).groupby(["variant", "bucket"], observed=True).mean()
+    n_failed = failed.groupby(["variant", "bucket"], observed=True).sum()
+    for col in ("solved earlier, lost %", "peaked early %"):  # as shares of the unsolved puzzles
+        table[col] = (table[col] / table["unsolved %"].where(table["unsolved %"] > 0) * 100)
+    table.insert(1, "unsolved puzzles (all seeds)", n_failed)
+    return table.round(1)
+
+
 def runs_table(results: Results) -> pd.DataFrame:
     """Which run folders this notebook's figures come from."""
     cols = ["run", "variant", "seed", "status", "steps", "params", "wall_seconds", "device", "final:all"]

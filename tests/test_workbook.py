@@ -106,3 +106,21 @@ def test_readme_names_the_two_commands():
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_failure_table_counts_lost_and_drifting_puzzles():
+    import pandas as pd
+    rows = []
+    # puzzle 0: solved at iteration 1, lost at 2; puzzle 1: solved throughout; puzzle 2: never solved, best at 1
+    for puzzle, accs, solved in [(0, [1.0, 0.8], [True, False]), (1, [1.0, 1.0], [True, True]),
+                                 (2, [0.7, 0.5], [False, False])]:
+        for it, (acc, ok) in enumerate(zip(accs, solved), start=1):
+            rows.append(dict(variant="v", seed=0, bucket="1", puzzle=puzzle, iteration=it, cell_acc=acc, solved=ok,
+                             trained_iterations=2))
+    rows.append(dict(variant="v", seed=0, bucket="1", puzzle=2, iteration=3, cell_acc=1.0, solved=True,
+                     trained_iterations=2))  # beyond the trained count: ignored
+    res = workbook.Results(pd.DataFrame(), pd.DataFrame(rows), pd.DataFrame(), {})
+    row = workbook.failure_table(res).loc[("v", "1")]
+    assert row["unsolved puzzles (all seeds)"] == 2 and row["unsolved %"] == pytest.approx(66.7, abs=0.1)
+    assert row["solved earlier, lost %"] == 50.0 and row["peaked early %"] == 100.0
+    assert row["best iteration of the unsolved"] == 1.0
