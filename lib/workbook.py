@@ -154,21 +154,26 @@ def _flat_summary(summary: dict) -> dict:
 
 
 def rating_table(results: Results) -> pd.DataFrame:
-    """Per bucket: final and peak solved %, final cell accuracy %; mean over seeds, one block per variant."""
-    rows = []
-    for _, s in results.summaries.iterrows():
-        for col, value in s.items():
-            kind, _, bucket = str(col).partition(":")
-            if bucket and kind in ("final", "peak", "final_cell_acc"):
-                rows.append({"variant": s["variant"], "seed": s["seed"], "bucket": bucket, "kind": kind, "value": value})
-    df = pd.DataFrame(rows)
-    names = {"final": "solved % (final)", "peak": "solved % (peak)", "final_cell_acc": "cell acc % (final)"}
-    table = df.pivot_table(index=["variant", "bucket"], columns="kind", values="value", aggfunc="mean", sort=False)
-    table = table.rename(columns=names)[[names[k] for k in names if k in table.columns]]
+    """Per bucket: solved % and cell accuracy % (blank cells), final and peak over the evaluations at each
+    run's trained iteration count; mean over seeds (with the spread of final solved % when seeds > 1)."""
+    m = results.metrics
+    trained = {name: cfg["model"]["iterations"] for name, cfg in results.configs.items()}
+    test = m[(m["split"] == "test") & (m["iterations"] == m["run"].map(trained))]
+    per_run = test.groupby(["variant", "seed", "bucket", "metric"], observed=True).agg(
+        final=("value", "last"), peak=("value", "max")).reset_index()  # metrics.jsonl is in step order
+    wide = per_run.pivot_table(index=["variant", "seed", "bucket"], columns="metric", values=["final", "peak"])
+    wide.columns = [f"{'solved %' if metric == 'solved' else 'cell acc %'} ({kind})" for kind, metric in wide.columns]
+    wide = 100 * wide
+    order = ["solved % (final)", "solved % (peak)", "cell acc % (final)", "cell acc % (peak)"]
+    table = wide.groupby(["variant", "bucket"], observed=True)[order].mean()
     if results.summaries["seed"].nunique() > 1:
-        spread = df[df.kind == "final"].pivot_table(index=["variant", "bucket"], values="value", aggfunc="std", sort=False)
-        table["solved % (final) std"] = spread["value"]
-    return table.round(1)
+        table["solved % (final) std"] = wide.groupby(["variant", "bucket"], observed=True)["solved % (final)"].std()
+    buckets = sorted(table.index.get_level_values("bucket").unique(), key=lambda b: (b == "all", _bucket_key(b)))
+    return table.reindex(buckets, level="bucket").round(1)
+
+
+def _bucket_key(label: str) -> int:
+    return int(str(label).split("-")[0].rstrip("+")) if label != "all" else 10**9
 
 
 def failure_table(results: Results) -> pd.DataFrame:
