@@ -25,42 +25,53 @@ def _bucket_order(df: pd.DataFrame) -> list[str]:
 
 
 def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
-    """Training loss, and test solved % by bucket at the trained iteration count, against step."""
+    """Training loss, and test solved % against step: by bucket for one variant, overall by variant for several."""
     train = metrics[(metrics["split"] == "train") & (metrics["metric"] == "loss")]
     test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "solved")
                    & (metrics["iterations"] == trained_iterations)].copy()
     test["solved %"] = 100 * test["value"]
     several = metrics["variant"].nunique() > 1
     fig, (ax_loss, ax_solved) = plt.subplots(1, 2, figsize=(13, 4.5))
-    sns.lineplot(data=train, x="step", y="value", hue="variant" if several else None, ax=ax_loss, errorbar="sd")
+    variants = dict(hue="variant", hue_order=list(dict.fromkeys(metrics["variant"]))) if several else {}
+    sns.lineplot(data=train, x="step", y="value", ax=ax_loss, errorbar="sd", **variants)
     ax_loss.set(title="training loss (all iterations)", ylabel="cross-entropy", yscale="log")
-    order = _bucket_order(test) + ["all"]
-    sns.lineplot(data=test, x="step", y="solved %", hue="bucket", hue_order=order, style="variant" if several else None,
-                 marker="o", ax=ax_solved, errorbar="sd", palette="viridis_r")
-    ax_solved.set(title=f"test puzzles solved at {trained_iterations} iterations", ylim=(-2, 102))
-    ax_solved.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
+    if several:  # one line per variant reads at a glance; the per-bucket detail is in the tables
+        sns.lineplot(data=test[test["bucket"] == "all"], x="step", y="solved %", marker="o", ax=ax_solved,
+                     errorbar="sd", **variants)
+        ax_solved.set(title=f"all test puzzles solved at {trained_iterations} iterations", ylim=(-2, 102))
+        ax_solved.legend(title="variant", bbox_to_anchor=(1.02, 1), loc="upper left")
+        ax_loss.get_legend().remove()
+    else:
+        order = _bucket_order(test) + ["all"]
+        sns.lineplot(data=test, x="step", y="solved %", hue="bucket", hue_order=order, marker="o", ax=ax_solved,
+                     errorbar="sd", palette="viridis_r")
+        ax_solved.set(title=f"test puzzles solved at {trained_iterations} iterations", ylim=(-2, 102))
+        ax_solved.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
 def failure_iterations(evals: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
-    """Solved % and cell accuracy against iteration, by bucket, including iterations beyond training."""
-    per_iter = (evals.groupby(["variant", "seed", "bucket", "iteration"], observed=True)
-                .agg(solved=("solved", "mean"), cell_acc=("cell_acc", "mean")).reset_index())
+    """Solved % and cell accuracy against iteration, including iterations beyond training:
+    by bucket for one variant, over all test puzzles by variant for several."""
+    several = evals["variant"].nunique() > 1
+    group = ["variant", "seed", "iteration"] + ([] if several else ["bucket"])
+    per_iter = evals.groupby(group, observed=True).agg(solved=("solved", "mean"), cell_acc=("cell_acc", "mean")).reset_index()
     per_iter["solved %"] = 100 * per_iter["solved"]
     per_iter["cell accuracy % (blanks)"] = 100 * per_iter["cell_acc"]
-    several = per_iter["variant"].nunique() > 1
-    order = _bucket_order(per_iter)
+    if several:
+        hue = dict(hue="variant", hue_order=list(dict.fromkeys(evals["variant"])))
+    else:
+        hue = dict(hue="bucket", hue_order=_bucket_order(per_iter), palette="viridis_r")
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, y in zip(axes, ["solved %", "cell accuracy % (blanks)"]):
-        sns.lineplot(data=per_iter, x="iteration", y=y, hue="bucket", hue_order=order, palette="viridis_r",
-                     style="variant" if several else None, ax=ax, errorbar="sd")
+        sns.lineplot(data=per_iter, x="iteration", y=y, ax=ax, errorbar="sd", **hue)
         ax.axvline(trained_iterations, color="grey", ls="--", lw=1)
         ax.axvspan(trained_iterations, per_iter["iteration"].max(), color="grey", alpha=0.08)
         ax.text(trained_iterations, ax.get_ylim()[0], " beyond trained", color="grey", va="bottom")
-        ax.set(title=f"{y} by iteration")
-        ax.legend(title="bucket", fontsize="small")
+        ax.set(title=f"{y} by iteration" + (" (all test puzzles)" if several else ""))
+        ax.legend(title=hue["hue"], fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -74,7 +85,8 @@ def compare_variants(results, title: str = "") -> plt.Figure:
     df["bucket"] = df["bucket"].str.removeprefix("final:")
     order = _bucket_order(df) + ["all"]
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    sns.barplot(data=df, x="bucket", y="solved %", hue="variant", order=order, errorbar="sd", ax=ax)
+    sns.barplot(data=df, x="bucket", y="solved %", hue="variant", hue_order=list(dict.fromkeys(s["variant"])),
+                order=order, errorbar="sd", ax=ax)
     ax.set(title=f"final solved % by bucket\n{title}", ylim=(0, 105))
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
