@@ -462,3 +462,11 @@ def bucket_labels(edges: list[int]) -> list[str]:
         else:
             labels.append(f"{lo}-{hi - 1}")
     return labels
+
+
+def bucket_order(labels) -> list[str]:
+    """Bucket labels in difficulty order by lower edge ("3-10" -> 3), with "all" (and any other label) last."""
+    def key(label):
+        head = str(label).split("-")[0].rstrip("+")
+        return (0, int(head)) if head.isdigit() else (1, 0)
+    return sorted(dict.fromkeys(labels), key=key)

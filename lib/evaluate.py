@@ -12,8 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from lib.config import RunConfig
+from lib.config import RunConfig, bucket_order
 
 META_COLUMNS = ("rating", "deduction_depth", "guesses_full")
 
@@ -136,7 +134,7 @@ def _per_puzzle_frame(meta: pd.DataFrame, solved: np.ndarray, cell_acc: np.ndarr
 
 
 def _curves(buckets: np.ndarray, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
-    labels = sorted((b for b in dict.fromkeys(buckets.tolist()) if b != "all"), key=_bucket_key) + ["all"]
+    labels = [b for b in bucket_order(buckets.tolist()) if b != "all"] + ["all"]
     rows = []
     for label in labels:
         mask = np.ones(len(buckets), bool) if label == "all" else buckets == label
@@ -145,12 +143,6 @@ def _curves(buckets: np.ndarray, solved: np.ndarray, cell_acc: np.ndarray) -> pd
             rows.append({"bucket": label, "iteration": i + 1, "solved": float(s[i]),
                          "cell_acc": float(a[i]), "n_puzzles": int(mask.sum())})
     return pd.DataFrame(rows)
-
-
-def _bucket_key(label: str) -> float:
-    """Buckets in difficulty order: by their lower edge ("3-10" -> 3); other labels keep their order."""
-    m = re.match(r"\d+", label)
-    return float(m.group()) if m else math.inf
 
 
 def at_iteration(curves: pd.DataFrame, iteration: int, metric: str = "solved") -> dict[str, float]:

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from lib.config import bucket_order
+
 sns.set_theme(style="whitegrid", context="notebook")
 
 
@@ -20,8 +22,7 @@ def scale_label(cfg: dict) -> str:
 
 
 def _bucket_order(df: pd.DataFrame) -> list[str]:
-    buckets = [b for b in df["bucket"].unique() if b != "all"]
-    return sorted(buckets, key=lambda b: int(str(b).split("-")[0].rstrip("+")))
+    return [b for b in bucket_order(df["bucket"]) if b != "all"]
 
 
 def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:

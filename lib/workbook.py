@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from lib.config import VARIANTS, ConfigError, RunConfig, make_config, parse_set
+from lib.config import VARIANTS, ConfigError, RunConfig, bucket_order, make_config, parse_set
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS = Path(os.environ.get("SUDOKU_WORKBOOK_OUTPUTS", REPO / "outputs"))
@@ -168,12 +168,7 @@ def rating_table(results: Results) -> pd.DataFrame:
     table = wide.groupby(["variant", "bucket"], observed=True)[order].mean()
     if results.summaries["seed"].nunique() > 1:
         table["solved % (final) std"] = wide.groupby(["variant", "bucket"], observed=True)["solved % (final)"].std()
-    buckets = sorted(table.index.get_level_values("bucket").unique(), key=lambda b: (b == "all", _bucket_key(b)))
-    return table.reindex(buckets, level="bucket").round(1)
-
-
-def _bucket_key(label: str) -> int:
-    return int(str(label).split("-")[0].rstrip("+")) if label != "all" else 10**9
+    return table.reindex(bucket_order(table.index.get_level_values("bucket")), level="bucket").round(1)
 
 
 def failure_table(results: Results) -> pd.DataFrame:

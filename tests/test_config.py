@@ -71,3 +71,8 @@ def test_cli_strings_are_coerced():
 def test_bucket_labels():
     assert bucket_labels([0, 1, 3, 11, 51]) == ["0", "1-2", "3-10", "11-50", "51+"]
     assert bucket_labels([1, 2, 3]) == ["1", "2", "3+"]
+
+
+def test_bucket_order_is_by_lower_edge_with_all_last():
+    from lib.config import bucket_order
+    assert bucket_order(["all", "11-50", "3-10", "51+", "0", "1-2", "3-10"]) == ["0", "1-2", "3-10", "11-50", "51+", "all"]
