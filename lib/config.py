@@ -387,26 +387,33 @@ def make_config(preset: str = "cpu-quick", variant: str = "baseline", overrides:
 
 
 def _scaled_variant(cfg: RunConfig, variant: str) -> dict:
-    """Variant overrides, with iteration counts and batch sizes read relative to the preset
-    so that e.g. `iterations-32` doubles a cpu preset's 8 iterations instead of forcing 32."""
+    """A variant's overrides for this preset; a changed iteration count is also evaluated at itself and 2x."""
     overrides = copy.deepcopy(VARIANTS[variant][1])
-    if cfg.preset != "gpu-paper":
-        base = RunConfig()
-        for key in ("model.iterations", "train.batch_size", "train.steps", "schedule.warmup_steps"):
+    scaled = _relative_to_preset(cfg, overrides) if cfg.preset != "gpu-paper" else overrides
+    if "model.iterations" in scaled and "eval.iterations" not in scaled:  # evaluate at the new count and 2x
+        scaled["eval.iterations"] = [scaled["model.iterations"], 2 * scaled["model.iterations"]]
+    return scaled
+
+
+def _relative_to_preset(cfg: RunConfig, overrides: dict) -> dict:
+    """Iteration counts, batch sizes, steps and widths keep their ratio to the log's recipe on a CPU preset,
+    so that e.g. `iterations-32` doubles a cpu preset's 8 iterations instead of forcing 32."""
+    base = RunConfig()
+    for key in ("model.iterations", "train.batch_size", "train.steps", "schedule.warmup_steps"):
+        if key in overrides:
+            section, name = key.split(".")
+            ratio = overrides[key] / getattr(getattr(base, section), name)
+            overrides[key] = max(1, round(getattr(getattr(cfg, section), name) * ratio))
+    if "model.d_model" in overrides:  # scale variants keep their ratio to the preset's width
+        for name in ("d_model", "d_ff"):
+            key = f"model.{name}"
             if key in overrides:
-                section, name = key.split(".")
-                ratio = overrides[key] / getattr(getattr(base, section), name)
-                overrides[key] = max(1, round(getattr(getattr(cfg, section), name) * ratio))
-        if "model.d_model" in overrides:  # scale variants keep their ratio to the preset's width
-            for name in ("d_model", "d_ff"):
-                key = f"model.{name}"
-                if key in overrides:
-                    ratio = overrides[key] / getattr(RunConfig().model, name)
-                    overrides[key] = max(8, round(getattr(cfg.model, name) * ratio))
-            quantum = 4 * overrides.get("model.n_heads", cfg.model.n_heads)  # rope2d wants head_dim % 4 == 0
-            overrides["model.d_model"] = max(quantum, quantum * round(overrides["model.d_model"] / quantum))
-        if "curriculum.thresholds" in overrides:  # the log's 9x9 ratings mean nothing on a small grid's scale
-            overrides["curriculum.thresholds"] = sorted(cfg.curriculum.thresholds)
+                ratio = overrides[key] / getattr(RunConfig().model, name)
+                overrides[key] = max(8, round(getattr(cfg.model, name) * ratio))
+        quantum = 4 * overrides.get("model.n_heads", cfg.model.n_heads)  # rope2d wants head_dim % 4 == 0
+        overrides["model.d_model"] = max(quantum, quantum * round(overrides["model.d_model"] / quantum))
+    if "curriculum.thresholds" in overrides:  # the log's 9x9 ratings mean nothing on a small grid's scale
+        overrides["curriculum.thresholds"] = sorted(cfg.curriculum.thresholds)
     return overrides
 
 

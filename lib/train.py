@@ -450,18 +450,19 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
         train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
     eval_model = ema.model if ema else model
     trained_its = cfg.model.iterations
-    eval_its = max(max(cfg.eval.iterations), trained_its)
+    eval_counts = sorted(set(cfg.eval.iterations) | {trained_its})  # the trained count is always reported
+    eval_its = max(eval_counts)
     last_ckpt_step = state.step if resumed else None
 
     def run_eval(step: int, final: bool) -> None:
         curves, per_puzzle = evaluate(eval_model, test, eval_its, cfg.eval.batch_size, device)
         solved, cell_acc = at_iteration(curves, trained_its), at_iteration(curves, trained_its, "cell_acc")
-        for k in cfg.eval.iterations:
+        for k in eval_counts:
             for metric in ("solved", "cell_acc"):
                 for bucket, value in at_iteration(curves, k, metric).items():
                     metrics.write(step, "test", metric, value, bucket, iterations=k)
         state.last_eval = {"step": step, "solved": solved, "cell_acc": cell_acc,
-                           "by_iterations": {str(k): at_iteration(curves, k) for k in cfg.eval.iterations}}
+                           "by_iterations": {str(k): at_iteration(curves, k) for k in eval_counts}}
         state.peak = {b: max(v, state.peak.get(b, -1.0)) for b, v in solved.items()}
         log.info("eval step %d: solved %s", step, {b: f"{100 * v:.1f}%" for b, v in solved.items()})
         if ranks.main and solved["all"] > state.best_solved:

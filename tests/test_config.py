@@ -76,3 +76,9 @@ def test_bucket_labels():
 def test_bucket_order_is_by_lower_edge_with_all_last():
     from lib.config import bucket_order
     assert bucket_order(["all", "11-50", "3-10", "51+", "0", "1-2", "3-10"]) == ["0", "1-2", "3-10", "11-50", "51+", "all"]
+
+
+def test_a_variant_that_changes_iterations_is_evaluated_at_them_and_twice_them():
+    assert make_config("cpu-quick", "no-iteration").eval.iterations == [1, 2]
+    assert make_config("gpu-paper", "iterations-32").eval.iterations == [32, 64]
+    assert make_config("cpu-quick", "iterations-32").eval.iterations == [16, 32]
