@@ -29,7 +29,7 @@ def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str =
     """Training loss, and test solved % against step: by bucket for one variant, overall by variant for several."""
     train = metrics[(metrics["split"] == "train") & (metrics["metric"] == "loss")]
     test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "solved")
-                   & (metrics["iterations"] == trained_iterations)].copy()
+                   & (metrics["iterations"] == metrics["trained_iterations"])].copy()  # each run at its own count
     test["solved %"] = 100 * test["value"]
     several = metrics["variant"].nunique() > 1
     fig, (ax_loss, ax_solved) = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -39,7 +39,7 @@ def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str =
     if several:  # one line per variant reads at a glance; the per-bucket detail is in the tables
         sns.lineplot(data=test[test["bucket"] == "all"], x="step", y="solved %", marker="o", ax=ax_solved,
                      errorbar="sd", **variants)
-        ax_solved.set(title=f"all test puzzles solved at {trained_iterations} iterations", ylim=(-2, 102))
+        ax_solved.set(title="all test puzzles solved at the trained iteration count", ylim=(-2, 102))
         ax_solved.legend(title="variant", bbox_to_anchor=(1.02, 1), loc="upper left")
         ax_loss.get_legend().remove()
     else:

@@ -135,7 +135,7 @@ def collect(run_dirs: list[Path]) -> Results:
         run = load_run(d)
         cfg = run.config
         tag = {"variant": cfg["variant"], "seed": cfg["train"]["seed"], "run": Path(d).name}
-        metrics.append(run.metrics.assign(**tag))
+        metrics.append(run.metrics.assign(**tag, trained_iterations=cfg["model"]["iterations"]))
         if run.evals is not None:
             evals.append(run.evals.assign(**tag))
         rows.append({**tag, **_flat_summary(run.summary)})
@@ -157,8 +157,7 @@ def rating_table(results: Results) -> pd.DataFrame:
     """Per bucket: solved % and cell accuracy % (blank cells), final and peak over the evaluations at each
     run's trained iteration count; mean over seeds (with the spread of final solved % when seeds > 1)."""
     m = results.metrics
-    trained = {name: cfg["model"]["iterations"] for name, cfg in results.configs.items()}
-    test = m[(m["split"] == "test") & (m["iterations"] == m["run"].map(trained))]
+    test = m[(m["split"] == "test") & (m["iterations"] == m["trained_iterations"])]
     per_run = test.groupby(["variant", "seed", "bucket", "metric"], observed=True).agg(
         final=("value", "last"), peak=("value", "max")).reset_index()  # metrics.jsonl is in step order
     wide = per_run.pivot_table(index=["variant", "seed", "bucket"], columns="metric", values=["final", "peak"])
