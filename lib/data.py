@@ -149,21 +149,13 @@ def bucket_of(values, edges: list[int]) -> np.ndarray:
 
 # --- validation and rating ---------------------------------------------------------------------
 
-def _units(n: int) -> np.ndarray:
-    """(3N, N) flat cell indices of every row, column and box."""
-    r, c = puzzles.box_shape(n)
-    grid = np.arange(n * n).reshape(n, n)
-    boxes = grid.reshape(n // r, r, n // c, c).transpose(0, 2, 1, 3).reshape(n, n)
-    return np.concatenate([grid, grid.T, boxes])
-
-
 def _check_answers(q: np.ndarray, a: np.ndarray, where: str, name: Callable[[int], str] = _row) -> None:
     """Answers must be complete, keep every given and hold each digit once per unit.
 
     Training on a wrong answer silently teaches the model wrong Sudoku, so any mismatch is an error.
     """
     n = SIZE_OF_CELLS[q.shape[1]]
-    units, full = _units(n), (1 << (n + 1)) - 2  # bits 1..N set
+    units, full = puzzles.units(n), (1 << (n + 1)) - 2  # bits 1..N set
     for start in range(0, len(q), _CHUNK):
         qs, a_s = q[start:start + _CHUNK], a[start:start + _CHUNK]
         bits = np.left_shift(np.uint16(1), a_s.astype(np.uint16))

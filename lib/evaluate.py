@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from lib import puzzles
 from lib.config import RunConfig, bucket_order
 
 META_COLUMNS = ("rating", "deduction_depth", "guesses_full")
@@ -166,20 +166,10 @@ class SolveResult:
         return float(self.valid.mean()) if len(self.valid) else 0.0
 
 
-@functools.lru_cache(maxsize=None)
-def _units(n: int) -> torch.Tensor:
-    """(3N, N) flat cell indices of every row, column and box."""
-    from lib.puzzles import box_shape
-    r, c = box_shape(n)
-    cells = np.arange(n * n).reshape(n, n)
-    boxes = [cells[i:i + r, j:j + c].reshape(-1) for i in range(0, n, r) for j in range(0, n, c)]
-    return torch.from_numpy(np.concatenate([cells, cells.T, np.stack(boxes)])).long()
-
-
 def valid_solutions(pred: torch.Tensor, givens: torch.Tensor) -> torch.Tensor:
     """(B,) bool: flat grids `pred` (digits 1..N) hold every digit once per unit and keep `givens`."""
     n = round(pred.shape[1] ** 0.5)
-    units = _units(n).to(pred.device)
+    units = torch.from_numpy(puzzles.units(n)).to(pred.device)
     keeps = ((givens == 0) | (pred == givens)).all(1)
     in_range = ((pred >= 1) & (pred <= n)).all(1)
     counts = F.one_hot((pred - 1).clamp(0, n - 1), n)[:, units].sum(2)  # (B, 3N, N) digit counts per unit

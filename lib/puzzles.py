@@ -132,6 +132,11 @@ def _tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(peers, dtype=np.int64), np.array(units, dtype=np.int64), np.array(cell_units, dtype=np.int64)
 
 
+
+def units(n: int) -> np.ndarray:
+    """(3N, N) flat cell indices of every row, column and box: the groups a valid grid fills with 1..N."""
+    return _tables(n)[1]
+
 # --- parsing, formatting, validation ------------------------------------------------------------
 
 def _where(source: str, row) -> str:

@@ -288,16 +288,19 @@ class TrainState:
         return cls(**d)
 
 
-def atomic_save(obj, path: Path) -> None:
+def atomic_write(path: Path, write) -> None:
+    """write(tmp) then os.replace: a kill mid-write never leaves a half-written file at `path`."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    write(tmp)
     os.replace(tmp, path)
+
+
+def atomic_save(obj, path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def checkpoint(model, optimizer, ema, state: TrainState, cfg: RunConfig) -> dict:
@@ -470,9 +473,7 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
             atomic_save(checkpoint(model, optimizer, ema, state, cfg), best_path)
         if final and ranks.main:
             per_puzzle["trained_iterations"] = trained_its
-            tmp = out / "eval.parquet.tmp"
-            per_puzzle.to_parquet(tmp, index=False)
-            os.replace(tmp, out / "eval.parquet")
+            atomic_write(out / "eval.parquet", lambda tmp: per_puzzle.to_parquet(tmp, index=False))
 
     # the loop
     status = "complete"
