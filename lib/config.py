@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+# The supported grids and their box shapes (rows, cols); every module reads them from here.
+BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+SIZES = tuple(BOX_SHAPES)
+
+
 class ConfigError(ValueError):
     """A bad configuration value; the message names the field."""
 
@@ -434,8 +439,8 @@ def validate(cfg: RunConfig) -> None:
     for key in nonneg:
         if flat[key] < 0:
             raise ConfigError(f"{key} must not be negative, got {flat[key]}")
-    if cfg.data.grid_size not in (4, 6, 9):
-        raise ConfigError(f"data.grid_size: {cfg.data.grid_size} is not supported; choose 4, 6 or 9")
+    if cfg.data.grid_size not in SIZES:
+        raise ConfigError(f"data.grid_size: {cfg.data.grid_size} is not supported; choose one of {SIZES}")
     if cfg.model.d_model % cfg.model.n_heads:
         raise ConfigError(f"model.d_model ({cfg.model.d_model}) must be divisible by model.n_heads ({cfg.model.n_heads})")
     if cfg.model.pos == "rope2d" and (cfg.model.d_model // cfg.model.n_heads) % 4:

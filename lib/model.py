@@ -59,9 +59,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from lib.config import CHOICES, ModelConfig
+from lib.config import BOX_SHAPES, CHOICES, ModelConfig
 
-BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # (rows, cols) of a box, as puzzles.box_shape
 MEM_DIM = 64  # recurrence=mem: width of the memory bank (the log's 64)
 ROPE_BASE = 100.0  # coordinates only span 0..8, so a small base keeps every frequency useful
 
@@ -405,7 +404,7 @@ def check_config(cfg: ModelConfig, grid_size: int) -> None:
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig (cfg.model), got {type(cfg).__name__}")
     if grid_size not in BOX_SHAPES:
-        raise ValueError(f"grid_size {grid_size} is not supported; choose 4, 6 or 9")
+        raise ValueError(f"grid_size {grid_size} is not supported; choose one of {tuple(BOX_SHAPES)}")
     for key, valid in CHOICES.items():
         section, name = key.split(".")
         if section == "model" and getattr(cfg, name) not in valid:
@@ -437,6 +436,28 @@ def build_model(model_cfg: ModelConfig, grid_size: int) -> RecurrentSudoku:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# --- precision and accuracy, shared by training and evaluation ------------------------------------
+
+def amp_dtype_for(setting: str, device: torch.device) -> torch.dtype | None:
+    """train.dtype -> the autocast dtype, or None for plain fp32: "auto" is bf16 on CUDA, fp32 on CPU."""
+    if setting == "bfloat16" or (setting == "auto" and torch.device(device).type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def blank_accuracy(logits: torch.Tensor, answer: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor:
+    """Per puzzle, the share of its blank cells predicted right [B]; a puzzle with nothing to fill
+    scores 1 (vacuously right). logits [B, C, N], answer and puzzle [B, C]."""
+    blank = puzzle == 0
+    n_blank = blank.sum(1)
+    right = ((logits.argmax(-1) + 1 == answer) & blank).sum(1) / n_blank.clamp(min=1)
+    return torch.where(n_blank > 0, right, torch.ones_like(right))
 
 
 def iteration_loss(logits: torch.Tensor, answer: torch.Tensor, mode: str = "all") -> torch.Tensor:
