@@ -170,16 +170,18 @@ class Batcher:
 # --- optimisation --------------------------------------------------------------------------------
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
-    """AdamW with weight decay on matrices only (not biases, norms, embeddings); SAM around it."""
-    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        skip = p.dim() < 2 or id(p) in embeddings or "emb" in name.lower()
-        (no_decay if skip else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    """AdamW, SAM around it. optim.decay=all decays every parameter, as torch's AdamW does when given
+    model.parameters() (the log); matrices spares biases, norms and embeddings."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optim.decay == "all":
+        groups = [{"params": params, "weight_decay": cfg.optim.weight_decay}]
+    else:
+        embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+        names = {id(p): name for name, p in model.named_parameters()}
+        spared = [p for p in params if p.dim() < 2 or id(p) in embeddings or "emb" in names[id(p)].lower()]
+        decay = [p for p in params if all(p is not q for q in spared)]
+        groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
+                  {"params": spared, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                             fused=device.type == "cuda")
     return SAM(opt, cfg.optim.sam_rho) if cfg.optim.name == "sam" else opt
@@ -231,11 +233,14 @@ class EMA:
             shadow.copy_(live)
 
 
-def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, ranks: Dist) -> tuple[float, float]:
+def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, ranks: Dist,
+               start: tuple | None = None) -> tuple[float, float, dict | None]:
     """One optimiser step over the step's micro-batches; returns (mean loss, final-iteration blank-cell
-    accuracy), averaged over ranks. SAM calls the closure twice; the first call's figures are reported."""
+    accuracy) averaged over ranks, and with train.carry the final model state of the (single)
+    micro-batch started from `start`. SAM calls the closure twice; the first call's figures count."""
     params = [p for g in optimizer.param_groups for p in g["params"]]
     first: list[torch.Tensor] = []
+    final: list[dict] = []
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
@@ -244,7 +249,11 @@ def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, rank
             sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
             with (contextlib.nullcontext() if sync else model.no_sync()):
                 with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
-                    logits = model(x)
+                    if cfg.train.carry:
+                        logits, end = model.rollout(x, carried=start)
+                        final[:] = [end]
+                    else:
+                        logits = model(x)
                     loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
                 loss.backward()
             total += loss.detach()
@@ -263,7 +272,37 @@ def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, rank
         dist.all_reduce(stats)
         stats /= ranks.world
     loss, acc = stats.tolist()
-    return loss, acc
+    return loss, acc, final[0] if final else None
+
+
+class Carry:
+    """Batch slots that keep an unsolved puzzle, and the model state it ended the step in, for the
+    next step (the log's "Carry Hidden State Across Batches", after nano-trm); a slot whose puzzle
+    was solved takes the step's fresh puzzle. The carried state is detached: gradients stay inside
+    a step."""
+
+    def __init__(self):
+        self.puzzles = self.answers = self.state = None
+
+    def fill(self, fresh_p: torch.Tensor, fresh_a: torch.Tensor):
+        """(puzzles, answers, (carried rows, their state)) of this step's slots, for model.rollout."""
+        if self.state is None:
+            return fresh_p, fresh_a, None
+        keep = ~(self.state["preds"].argmax(-1) + 1 == self.answers).all(1)  # unsolved slots stay
+        p = torch.where(keep[:, None], self.puzzles, fresh_p)
+        a = torch.where(keep[:, None], self.answers, fresh_a)
+        return p, a, (keep, self.state)
+
+    def keep(self, p: torch.Tensor, a: torch.Tensor, state: dict) -> None:
+        self.puzzles, self.answers = p, a
+        self.state = {k: v.detach() for k, v in state.items()}
+
+    def state_dict(self) -> dict | None:
+        return None if self.state is None else {"puzzles": self.puzzles, "answers": self.answers, "state": self.state}
+
+    def load_state_dict(self, d: dict | None) -> None:
+        if d is not None:
+            self.puzzles, self.answers, self.state = d["puzzles"], d["answers"], d["state"]
 
 
 # --- run state, checkpoints, outputs -------------------------------------------------------------
@@ -306,12 +345,13 @@ class TrainState:
                 "puzzles_per_second": w["puzzles"] / max(w["seconds"], 1e-9)}
 
 
-def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: RunConfig) -> None:
+def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: RunConfig, carry=None) -> None:
     """Atomically: a kill or a full disk mid-save leaves the previous checkpoint at `path` loadable."""
     ckpt = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "ema": ema.model.state_dict() if ema else None,
+        "carry": carry.state_dict() if carry else None,
         "state": state.to_dict(),
         "config": cfg.to_dict(),
         "code": code_identity(),
@@ -321,7 +361,7 @@ def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: R
     files.atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
-def restore(path: Path, model, optimizer, ema, cfg: RunConfig, device) -> TrainState:
+def restore(path: Path, model, optimizer, ema, carry, cfg: RunConfig, device) -> TrainState:
     ckpt = torch.load(path, map_location=device, weights_only=True)
     mine = flatten(cfg.to_dict())
     changed = {k for k, v in flatten(ckpt["config"]).items() if mine.get(k) != v}
@@ -331,6 +371,8 @@ def restore(path: Path, model, optimizer, ema, cfg: RunConfig, device) -> TrainS
     optimizer.load_state_dict(ckpt["optimizer"])
     if ema is not None:
         ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
+    if carry is not None:
+        carry.load_state_dict(ckpt["carry"])
     torch.set_rng_state(ckpt["torch_rng"].cpu())
     if ckpt["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
@@ -473,8 +515,9 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
     params = count_params(model)
     optimizer = make_optimizer(model, cfg, device)
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    carry = Carry() if cfg.train.carry else None
     last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
-    state, resumed = start_state(cfg, out, resume, curriculum, model, optimizer, ema, device, ranks)
+    state, resumed = start_state(cfg, out, resume, curriculum, model, optimizer, ema, carry, device, ranks)
     metrics = MetricsWriter(out / "metrics.jsonl", cfg.train.seed, state.step if resumed else None, ranks.main)
     log.info("parameters: %d", params)
     if progress:
@@ -497,15 +540,18 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
             for group in optimizer.param_groups:
                 group["lr"] = lr
             p, a = batcher(curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage), cfg.train.batch_size)
+            p, a, start = carry.fill(p, a) if carry else (p, a, None)
             mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
-            loss, acc = train_step(train_model, optimizer, p[mine].split(per_rank), a[mine].split(per_rank),
-                                   cfg, device, amp_dtype, ranks)
+            loss, acc, end = train_step(train_model, optimizer, p[mine].split(per_rank), a[mine].split(per_rank),
+                                        cfg, device, amp_dtype, ranks, start)
             if step == nan_at:
                 loss = float("nan")
             if not math.isfinite(loss):
                 status = "diverged"
                 report_divergence(loss, step, last_path, last_good, progress)
                 break
+            if carry:
+                carry.keep(p, a, end)
             if ema is not None:
                 ema.update(model)
             state.curriculum = curriculum.update(cur, step, loss)
@@ -519,13 +565,13 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
             if ranks.main and (state.step % cfg.train.eval_every == 0 or final):
                 result = run_eval(ema.model if ema else model, test, cfg, device, amp_dtype, metrics, state.step)
                 if record_eval(state, result, state.step):
-                    save_checkpoint(best_path, model, optimizer, ema, state, cfg)
+                    save_checkpoint(best_path, model, optimizer, ema, state, cfg, carry)
                 if final:
                     write_eval(out, result, ema, model, test, cfg, device, amp_dtype)
             if ranks.main and (state.step % cfg.train.checkpoint_every == 0 or final):
                 state.wall_seconds += time.time() - t_segment
                 t_segment = time.time()
-                save_checkpoint(last_path, model, optimizer, ema, state, cfg)
+                save_checkpoint(last_path, model, optimizer, ema, state, cfg, carry)
                 last_good = state.step
             if state.step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -544,6 +590,8 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
 
 
 def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
+    if cfg.train.carry and ranks.world > 1:
+        raise ValueError("train.carry keeps its slots in one process; run it without torchrun")
     per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
     if rem:
         raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
@@ -564,12 +612,12 @@ def prepare_data(cfg: RunConfig, ranks: Dist, progress: bool, device):
     return curriculum, batcher, test
 
 
-def start_state(cfg: RunConfig, out: Path, resume: bool, curriculum, model, optimizer, ema, device,
+def start_state(cfg: RunConfig, out: Path, resume: bool, curriculum, model, optimizer, ema, carry, device,
                 ranks: Dist) -> tuple[TrainState, bool]:
     """The resumed state from checkpoints/last.pt, or a fresh one (clearing an older run's outputs)."""
     last_path = out / "checkpoints" / "last.pt"
     if resume and last_path.exists():
-        state = restore(last_path, model, optimizer, ema, cfg, device)
+        state = restore(last_path, model, optimizer, ema, carry, cfg, device)
         log.info("resumed from %s at step %d (stage %d)", files.relative(last_path), state.step, state.curriculum.stage)
         return state, True
     if resume:
