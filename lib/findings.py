@@ -193,10 +193,12 @@ def _compact(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_results(path: str | Path) -> pd.DataFrame:
-    """The tidy results at `path`; an empty table (every claim "not run") when there is no file yet."""
+def read_results(path: str | Path, seeds: list[int] | None = None) -> pd.DataFrame:
+    """The tidy results at `path` (only `seeds`, when given); an empty table, so that every claim says
+    "not run", when there is no file yet."""
     path = Path(path)
-    return pd.read_parquet(path) if path.exists() else tidy_results([])
+    tidy = pd.read_parquet(path) if path.exists() else tidy_results([])
+    return tidy[tidy["seed"].isin(seeds)].reset_index(drop=True) if seeds else tidy
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -376,17 +378,132 @@ def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
 
 def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """Per variant and bucket: solved % at the trained count (default weights), mean and 95% CI over seeds."""
-    rows = pd.concat([side_rows(tidy, Side(v)) for v in tidy["variant"].astype(str).unique()] or [tidy])
-    per_seed = pd.concat([rows.assign(bucket="all"), rows.assign(bucket=rows["bucket"].astype(str))])
-    per_seed = per_seed.groupby(["variant", "bucket", "seed"], observed=True)["solved"].mean().mul(100).reset_index()
     out = []
-    for (variant, bucket), g in per_seed.groupby(["variant", "bucket"], observed=True):
-        m, lo, hi = mean_ci(g["solved"])
-        out.append({"variant": variant, "bucket": bucket, "solved % (final)": m, "CI low": lo, "CI high": hi,
-                    "n seeds": len(g)})
+    for (variant, bucket), g in _per_seed(tidy).groupby(["variant", "bucket"]):
+        m, lo, hi = mean_ci(g["solved %"])
+        out.append({"variant": variant, "bucket": bucket, "solved % (final)": m, "CI low": max(lo, 0.0),
+                    "CI high": min(hi, 100.0), "n seeds": len(g)})
     table = pd.DataFrame(out, columns=["variant", "bucket", "solved % (final)", "CI low", "CI high", "n seeds"])
     table["bucket"] = pd.Categorical(table["bucket"], bucket_order(table["bucket"]))
     return table.sort_values(["variant", "bucket"]).set_index(["variant", "bucket"]).round(1)
+
+
+def bucket_table(compared: pd.DataFrame) -> pd.DataFrame:
+    """Claims x buckets: A - B (pp) with its 95% CI and the verdict in each bucket."""
+    done = compared[compared["verdict"] != "not run"]
+    cell = done.apply(lambda r: f"{r['A - B (pp)']:+.1f} [{r['CI low']:+.1f}, {r['CI high']:+.1f}] {r['verdict']}", axis=1)
+    wide = done.assign(cell=cell).pivot(index="claim", columns="bucket", values="cell")
+    claims = [c for c in dict.fromkeys(compared["claim"]) if c in wide.index]
+    return wide.reindex(index=claims, columns=bucket_order(wide.columns)).fillna("")
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray"}
+
+
+def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str = ""):
+    """A - B overall per claim with its 95% CI, coloured by verdict; the shaded band is the margin of
+    ≈ claims and the tolerated side of ≥ / ≤ claims."""
+    from lib import plots  # noqa: F401  (headless backend and the workbook's theme)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    overall = compared[compared["bucket"] == "all"].set_index("claim")
+    shown = [c for c in claims if c.name in overall.index]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.5))
+    for y, c in enumerate(shown):
+        lo, hi = {"≈": (-c.margin, c.margin), "≥": (-c.margin, 0), "≤": (0, c.margin)}.get(c.direction, (0, 0))
+        ax.fill_betweenx([y - 0.4, y + 0.4], lo, hi, color="tab:blue", alpha=0.12, lw=0)
+        if overall.loc[c.name, "verdict"] == "not run":
+            ax.text(0, y, " not run", va="center", color="0.5", fontsize="small")
+    done = overall.loc[[c.name for c in shown]].reset_index().assign(y=range(len(shown)))
+    done = done[done["verdict"] != "not run"]
+    ax.hlines(done["y"], done["CI low"], done["CI high"], color="0.3", lw=1.5)
+    if len(done):
+        sns.scatterplot(data=done, x="A - B (pp)", y="y", hue="verdict", palette=VERDICT_COLORS, s=60, ax=ax, zorder=3)
+        ax.legend(title="verdict", bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.set_yticks(range(len(shown)), [f"{c.name}: A {c.direction} B" for c in shown])
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel="A - B: solved % at the trained iteration count (pp), 95% paired bootstrap CI", ylabel="",
+           title=title or "the log's claims: A - B per claim")
+    fig.tight_layout()
+    return fig
+
+
+def variant_plot(tidy: pd.DataFrame, title: str = ""):
+    """Solved % at the trained count per variant and bucket; bars show the spread over seeds (sd)."""
+    from lib import plots  # noqa: F401
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    per_seed = _per_seed(tidy)
+    variants = list(dict.fromkeys(per_seed["variant"]))
+    fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(variants), 1) * 2 + 1.5))
+    if len(per_seed):
+        sns.pointplot(data=per_seed, x="solved %", y="variant", hue="bucket", order=variants,
+                      hue_order=bucket_order(per_seed["bucket"]), errorbar="sd", dodge=0.5, linestyle="none",
+                      palette="viridis_r", ax=ax)
+        ax.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center")
+    ax.set(xlabel="solved % at the trained iteration count (error bars: sd over seeds)", ylabel="",
+           xlim=(-2, 102), title=title or "every variant, per bucket")
+    fig.tight_layout()
+    return fig
+
+
+def _per_seed(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Solved % per variant x bucket (and "all") x seed at the trained count, default weights."""
+    rows = pd.concat([side_rows(tidy, Side(v)) for v in tidy["variant"].astype(str).unique()] or [tidy])
+    both = pd.concat([rows.assign(bucket="all"), rows.assign(bucket=rows["bucket"].astype(str))])
+    return both.groupby(["variant", "bucket", "seed"], observed=True)["solved"].mean().mul(100) \
+        .rename("solved %").reset_index().astype({"variant": str})
+
+
+# --- the notebook's inputs and outputs -----------------------------------------------------------
+
+# cpu-smoke runs are too small to be findings: the smoke preset renders the committed test fixture
+FIXTURES = {"cpu-smoke": REPO / "tests" / "fixtures" / "findings-cpu-smoke.parquet"}
+HEADLINE_PRESET = "cpu-quick"  # whose findings the repository's FINDINGS.md reports
+
+
+def results_path_for(preset: str, results_path: str = "") -> Path:
+    """The tidy results a findings notebook renders: `results_path`, else findings/<preset>.parquet."""
+    if results_path:
+        return Path(results_path)
+    return FIXTURES.get(preset, REPO / "findings" / f"{preset}.parquet")
+
+
+def findings_md_path(findings_md: str, preset: str, results_path: str, output_dir: Path) -> Path | None:
+    """Where FINDINGS.md goes. "auto": the repository's FINDINGS.md for the headline preset's committed
+    results, the run folder otherwise (so smoke runs never overwrite it); "": nowhere; else the path."""
+    if findings_md == "auto":
+        headline = preset == HEADLINE_PRESET and not results_path
+        return REPO / "FINDINGS.md" if headline else Path(output_dir) / "FINDINGS.md"
+    return Path(findings_md) if findings_md else None
+
+
+def finish(output_dir: Path, tidy: pd.DataFrame, table: pd.DataFrame, params: dict) -> dict:
+    """The findings run's summary.json for the index: verdict counts and each variant's overall solved %."""
+    import datetime as dt
+
+    from lib.files import write_json
+    from lib.workbook import NOTEBOOK_RUN
+
+    overall = _per_seed(tidy)
+    overall = overall[overall["bucket"] == "all"].groupby("variant")["solved %"].mean().round(1)
+    summary = {
+        "kind": NOTEBOOK_RUN, "status": "complete", "family": Path(output_dir).parent.name,
+        "run": Path(output_dir).name, "finished": dt.datetime.now().isoformat(timespec="seconds"),
+        "params": params, "variants": sorted(overall.index), "seeds": sorted(int(s) for s in tidy["seed"].unique()),
+        "grid_size": int(tidy["grid_size"].iloc[0]) if len(tidy) else "",
+        "verdicts": table["verdict"].value_counts().to_dict(),
+        "solved_final": {f"{v}:all": float(x) for v, x in overall.items()},
+    }
+    write_json(Path(output_dir) / "summary.json", summary)
+    return summary
 
 
 # --- report --------------------------------------------------------------------------------------
