@@ -253,12 +253,17 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, confidence: float 
     d = a - b
     n_seeds, n_puzzles = d.shape
     rng = np.random.default_rng(seed)
-    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
-    puzzle_counts = rng.multinomial(n_puzzles, np.full(n_puzzles, 1 / n_puzzles), size=n_boot)
+    seed_counts, puzzle_counts = (_resample_counts(rng, n, n_boot) for n in (n_seeds, n_puzzles))
     means = np.einsum("bp,bp->b", seed_counts @ d, puzzle_counts) / (n_seeds * n_puzzles)
     tail = (1 - confidence) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     return 100 * float(d.mean()), 100 * float(lo), 100 * float(hi)
+
+
+def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n): how often each item is drawn in each resample of n with replacement."""
+    draws = rng.integers(0, n, (n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
 
 
 def verdict(diff: float, lo: float, hi: float, direction: str, margin: float = 1.0) -> str:
