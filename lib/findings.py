@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from lib.config import bucket_order
 from lib.files import read_json, relative, write_text
@@ -147,7 +148,8 @@ def config_hash(config: dict) -> str:
 def tidy_results(run_dirs) -> pd.DataFrame:
     """One row per run x test puzzle x evaluated iteration count (the trained count and each eval.iterations
     count) x weights, with the run's identity. Runs without eval.parquet (unfinished) are skipped."""
-    frames = [_tidy_run(Path(d)) for d in run_dirs]
+    run_dirs = list(run_dirs)
+    frames = [_tidy_run(Path(d)) for d in tqdm(run_dirs, desc="collect runs", disable=len(run_dirs) < 20)]
     frames = [f for f in frames if f is not None]
     if not frames:
         return _compact(pd.DataFrame({c: [] for c in TIDY_COLUMNS}))
@@ -296,7 +298,9 @@ def side_rows(tidy: pd.DataFrame, side: Side) -> pd.DataFrame:
 
 
 def _matrix(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows.pivot_table(index="seed", columns="puzzle", values="solved", aggfunc="mean", observed=True)
+    """(seeds, puzzles) solved; a puzzle that some seed lacks is left out, so both axes stay paired."""
+    table = rows.pivot_table(index="seed", columns="puzzle", values="solved", aggfunc="mean", observed=True)
+    return table.dropna(axis=1)
 
 
 def compare(tidy: pd.DataFrame, claim: Claim, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -373,8 +377,11 @@ def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
     rows = pd.concat([side_rows(tidy, claim.a), side_rows(tidy, claim.b)])
     notes = []
     for side in dict.fromkeys([claim.a.variant, claim.b.variant]):
-        if rows.loc[rows["variant"] == side, "config_hash"].nunique() > 1:
+        mine = rows[rows["variant"] == side]
+        if mine["config_hash"].nunique() > 1:
             notes.append(f"{side} runs differ in config")
+        if (mine.groupby("seed", observed=True)["run"].nunique() > 1).any():
+            notes.append(f"{side} has several runs of one seed (averaged)")
     for col, what in (("code_hash", "code"), ("threads", "thread counts")):
         if rows[col].nunique() > 1:
             notes.append(f"runs from different {what}")

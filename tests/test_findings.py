@@ -225,6 +225,15 @@ def test_mixed_thread_counts_are_noted(tmp_path):
     assert "different thread counts" in table.iloc[0]["note"]
 
 
+def test_duplicate_runs_of_a_seed_are_noted(tmp_path):
+    n = 10
+    runs = [_fake_run(tmp_path / "a", "baseline", 0, {4: [True] * n}),
+            _fake_run(tmp_path / "b", "baseline", 0, {4: [False] * n}),
+            _fake_run(tmp_path / "a", "no-iteration", 0, {4: [False] * n})]
+    row = findings.claim_table(findings.tidy_results(runs), n_boot=50).iloc[0]
+    assert "baseline has several runs of one seed" in row["note"] and "+50.0pp" in row["our figure"]
+
+
 def test_no_results_means_every_claim_is_not_run(tmp_path):
     tidy = findings.read_results(tmp_path / "missing.parquet")
     table = findings.claim_table(tidy)
