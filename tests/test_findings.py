@@ -269,3 +269,13 @@ def test_findings_notebook_renders_the_fixture(tmp_path):
     summary = workbook.read_json(run / "summary.json")
     assert summary["status"] == "complete" and summary["verdicts"]["not run"] < len(CLAIMS)
     assert "data:image/png;base64" in (run / "report-noinput.html").read_text()
+
+
+def test_findings_notebook_without_results_says_not_run(tmp_path):
+    from lib import workbook
+
+    md = tmp_path / "FINDINGS.md"
+    workbook.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
+                          {"results_path": str(tmp_path / "missing.parquet"), "findings_md": str(md)},
+                          name="empty", out_root=tmp_path / "outputs")
+    assert f"**0 holds, 0 reversed, 0 inconclusive, {len(CLAIMS)} not run.**" in md.read_text()
