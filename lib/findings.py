@@ -497,22 +497,31 @@ def findings_md_path(findings_md: str, preset: str, results_path: str, output_di
     return Path(findings_md) if findings_md else None
 
 
+def output_folder(output_dir: str) -> Path:
+    """The folder the runner gave this notebook, or outputs/findings/lab when run in JupyterLab."""
+    from lib.workbook import OUTPUTS
+
+    out = Path(output_dir) if output_dir else OUTPUTS / "findings" / "lab"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def finish(output_dir: Path, tidy: pd.DataFrame, table: pd.DataFrame, params: dict) -> dict:
-    """The findings run's summary.json for the index: verdict counts and each variant's overall solved %."""
+    """The findings run's summary.json for the index: verdict counts and each variant's solved % per bucket."""
     import datetime as dt
 
     from lib.files import write_json
     from lib.workbook import NOTEBOOK_RUN
 
-    overall = _per_seed(tidy)
-    overall = overall[overall["bucket"] == "all"].groupby("variant")["solved %"].mean().round(1)
+    solved = variant_table(tidy)["solved % (final)"]
     summary = {
         "kind": NOTEBOOK_RUN, "status": "complete", "family": Path(output_dir).parent.name,
         "run": Path(output_dir).name, "finished": dt.datetime.now().isoformat(timespec="seconds"),
-        "params": params, "variants": sorted(overall.index), "seeds": sorted(int(s) for s in tidy["seed"].unique()),
+        "params": params, "variants": sorted(tidy["variant"].astype(str).unique()),
+        "seeds": sorted(int(s) for s in tidy["seed"].unique()),
         "grid_size": int(tidy["grid_size"].iloc[0]) if len(tidy) else "",
-        "verdicts": table["verdict"].value_counts().to_dict(),
-        "solved_final": {f"{v}:all": float(x) for v, x in overall.items()},
+        "verdicts": {v: int((table["verdict"] == v).sum()) for v in VERDICTS},
+        "solved_final": {f"{v}:{b}": float(x) for (v, b), x in solved.items()},
     }
     write_json(Path(output_dir) / "summary.json", summary)
     return summary

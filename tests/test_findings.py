@@ -268,6 +268,8 @@ def test_findings_notebook_renders_the_fixture(tmp_path):
     assert "holds" in text and "not run" in text and "tests/fixtures/findings-cpu-smoke.parquet" in text
     summary = workbook.read_json(run / "summary.json")
     assert summary["status"] == "complete" and summary["verdicts"]["not run"] < len(CLAIMS)
+    assert set(summary["params"]) == set(workbook.notebook_parameters(REPO / "notebooks" / "10_findings.ipynb"))
+    assert {"baseline:all", "no-iteration:1"} <= set(summary["solved_final"])
     assert "data:image/png;base64" in (run / "report-noinput.html").read_text()
 
 
