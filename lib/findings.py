@@ -497,6 +497,12 @@ def findings_md_path(findings_md: str, preset: str, results_path: str, output_di
     return Path(findings_md) if findings_md else None
 
 
+def regenerate_command(preset: str) -> str:
+    """The commands FINDINGS.md gives for regenerating itself."""
+    return (f"make findings PRESET={preset}  # trains the missing runs, then renders the notebook\n"
+            f"python -m lib.workbook run notebooks/10_findings.ipynb -p preset {preset}  # renders only")
+
+
 def output_folder(output_dir: str) -> Path:
     """The folder the runner gave this notebook, or outputs/findings/lab when run in JupyterLab."""
     from lib.workbook import OUTPUTS

@@ -266,7 +266,7 @@ def test_findings_notebook_renders_the_fixture(tmp_path):
                                 name="fixture", out_root=tmp_path / "outputs")
     text = md.read_text()
     assert "holds" in text and "not run" in text and "tests/fixtures/findings-cpu-smoke.parquet" in text
-    summary = workbook.read_json(run / "summary.json")
+    summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["verdicts"]["not run"] < len(CLAIMS)
     assert set(summary["params"]) == set(workbook.notebook_parameters(REPO / "notebooks" / "10_findings.ipynb"))
     assert {"baseline:all", "no-iteration:1"} <= set(summary["solved_final"])
