@@ -16,7 +16,7 @@ import argparse
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ class Claim:
     log_figure: str  # the log's numbers, as the log states them
     a: Side
     b: Side
-    direction: str  # A vs B: ">", "<", "≈" (within ±margin), "≥" / "≤" (at least as good / not better, within margin)
+    direction: str  # A vs B: ">", "<", "≈" (within ±margin), "≥" / "≤" (at least as good / no better, ±margin)
     margin: float = 1.0  # percentage points; used by ≈, ≥ and ≤
     cpu_note: str = ""  # why CPU scale cannot test the claim as the log meant, when it cannot
     beyond_log: bool = False
@@ -78,10 +78,12 @@ CLAIMS: list[Claim] = [
           "Experiment: Unrolled (16 Separate Transformers)", "unrolled 581/1000 vs shared 643/1000",
           B, Side("unrolled"), ">",
           cpu_note="cpu-quick trains 8 iterations, so unrolled has 8x the parameters, not 16x"),
-    Claim("phases-2x2", "4 shared layers beat 2 phase blocks of 2 layers", "Experiment: 2 Transformers × 2 Layers (Middle1)",
+    Claim("phases-2x2", "4 shared layers beat 2 phase blocks of 2 layers",
+          "Experiment: 2 Transformers × 2 Layers (Middle1)",
           "middle1 162/1000 vs shared 643/1000", B, Side("middle1"), ">",
           cpu_note="the cpu-quick baseline has 2 layers, not 4: the phase blocks are shallower than the log's"),
-    Claim("phases-4x1", "4 shared layers beat 4 phase blocks of 1 layer", "Experiment: 4 Transformers × 1 Layer (Middle2)",
+    Claim("phases-4x1", "4 shared layers beat 4 phase blocks of 1 layer",
+          "Experiment: 4 Transformers × 1 Layer (Middle2)",
           "middle2 0/1000 vs shared 643/1000", B, Side("middle2"), ">",
           cpu_note="the cpu-quick baseline has 2 layers, not 4: the phase blocks are shallower than the log's"),
     Claim("recurrence", "adding h_prev (recurrence) beats no recurrence", "Experiment: Hidden State Recurrence",
@@ -403,7 +405,8 @@ def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
 def bucket_table(compared: pd.DataFrame) -> pd.DataFrame:
     """Claims x buckets: A - B (pp) with its 95% CI and the verdict in each bucket."""
     done = compared[compared["verdict"] != "not run"]
-    cell = done.apply(lambda r: f"{r['A - B (pp)']:+.1f} [{r['CI low']:+.1f}, {r['CI high']:+.1f}] {r['verdict']}", axis=1)
+    cell = done.apply(lambda r: f"{r['A - B (pp)']:+.1f} [{r['CI low']:+.1f}, {r['CI high']:+.1f}] {r['verdict']}",
+                      axis=1)
     wide = done.assign(cell=cell).pivot(index="claim", columns="bucket", values="cell")
     claims = [c for c in dict.fromkeys(compared["claim"]) if c in wide.index]
     return wide.reindex(index=claims, columns=bucket_order(wide.columns)).fillna("")
