@@ -81,11 +81,13 @@ CLAIMS: list[Claim] = [
     Claim("phases-2x2", "4 shared layers beat 2 phase blocks of 2 layers",
           "Experiment: 2 Transformers × 2 Layers (Middle1)",
           "middle1 162/1000 vs shared 643/1000", B, Side("middle1"), ">",
-          cpu_note="the cpu-quick baseline has 2 layers, not 4: the phase blocks are shallower than the log's"),
+          cpu_note="the log halved the depth per iteration at equal parameters; the cpu-quick baseline has 2 layers, "
+                   "so 2 x 2 layers keeps its depth at 2x the parameters and tests phase specialisation only"),
     Claim("phases-4x1", "4 shared layers beat 4 phase blocks of 1 layer",
           "Experiment: 4 Transformers × 1 Layer (Middle2)",
           "middle2 0/1000 vs shared 643/1000", B, Side("middle2"), ">",
-          cpu_note="the cpu-quick baseline has 2 layers, not 4: the phase blocks are shallower than the log's"),
+          cpu_note="the log quartered the depth per iteration at equal parameters; at cpu-quick 4 x 1 layer halves "
+                   "the baseline's 2 layers at 2x the parameters"),
     Claim("recurrence", "adding h_prev (recurrence) beats no recurrence", "Experiment: Hidden State Recurrence",
           "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", B, Side("no-recurrence"), ">"),
     Claim("encode-once", "encoding the puzzle once is at least as good as feeding it every iteration",
