@@ -89,7 +89,8 @@ CLAIMS: list[Claim] = [
           cpu_note="the log quartered the depth per iteration at equal parameters; at cpu-quick 4 x 1 layer halves "
                    "the baseline's 2 layers at 2x the parameters"),
     Claim("recurrence", "adding h_prev (recurrence) beats no recurrence", "Experiment: Hidden State Recurrence",
-          "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", B, Side("no-recurrence"), ">"),
+          "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", Side("input-concat"), Side("no-recurrence"), ">",
+          cpu_note="both sides re-feed the puzzle every iteration, as in the log, so only h_prev differs"),
     Claim("encode-once", "encoding the puzzle once is at least as good as feeding it every iteration",
           "Experiment: No X After Init (TRM-style Input)", "once 2248/2500 vs every iteration 2265/2500 (-0.7%)",
           B, Side("input-concat"), "≥", margin=1.0),
