@@ -482,8 +482,9 @@ VARIANTS: dict[str, Variant] = {
 
 
 def _domain_swap(cfg: "RunConfig") -> dict:
-    if cfg.data.source == "generated":  # the preset's clue-rich puzzles against minimal ones
-        return {"data.min_clues": 0, "eval.sources": [f"generated:min_clues={cfg.data.min_clues}"]}
+    if cfg.data.source == "generated":  # minimal puzzles against clue-rich ones (half the cells given)
+        other = 0 if cfg.data.min_clues else cfg.data.grid_size ** 2 // 2
+        return {"data.min_clues": other, "eval.sources": [f"generated:min_clues={cfg.data.min_clues}"]}
     return {"data.source": "kaggle", "eval.sources": [cfg.data.source]}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -35,15 +36,20 @@ from datasets.exceptions import DatasetNotFoundError
 
 from lib import puzzles
 from lib.config import SIZES, DataConfig, bucket_labels
+from lib.provenance import source_hash
 from lib.puzzles import PuzzleError
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("SUDOKU_WORKBOOK_CACHE") or REPO / ".cache")
-CACHE_VERSION = 2  # bump when a cached file's content or schema changes (e.g. the generator or ratings change)
+# Cached files are keyed by the code that makes them (generator, rater, splits), so a changed
+# generator can never serve stale puzzles.
+CACHE_CODE = source_hash(("puzzles.py", "data.py"))
 HUB_ID = "sapientinc/sudoku-extreme"
 EXTREME_DIR_ENV = "SUDOKU_EXTREME_DIR"  # a folder with the hub's train.csv and test.csv
+KAGGLE_CSV_ENV = "SUDOKU_KAGGLE_CSV"  # data.source="kaggle": a Kaggle quizzes,solutions CSV
+NOT_RATED = -1  # an extra rating column not computed (yet) for a row: see _rated_table
 # 99,389 public 9x9 puzzles with tdoku ratings in the sudoku-extreme schema (shared/ sits beside the repo)
 BENCHMARK_CSV = Path(os.environ.get("SUDOKU_BENCHMARK_CSV") or REPO.parent / "shared/data/external/benchmark_sets.csv")
 
@@ -173,15 +179,18 @@ def _check_answers(q: np.ndarray, a: np.ndarray, where: str, name: Callable[[int
 
 def _rated_table(source, q: np.ndarray, a: np.ndarray, rating, where: str,
                  name: Callable[[int], str] = _row, progress: bool = True) -> pa.Table:
-    """Validate, rate with puzzles.rate_many and assemble the full schema.
+    """Validate, rate and assemble the full schema.
 
     `rating` is the source's own rating when it ships one (kept as is); otherwise the computed
-    guess count, so the `rating` column is always filled.
+    guess count, so the `rating` column is always filled. A source that ships ratings is not
+    rated here: its extra columns (guesses, guesses_full, deduction_depth) hold NOT_RATED until
+    `with_extra_ratings` fills them for the rows a run uses (the test split, or every row when a
+    run buckets by them), which keeps preparing a multi-million-row train split cheap.
     """
     _check_answers(q, a, where, name)
     n = SIZE_OF_CELLS[q.shape[1]]
-    r = puzzles.rate_many(q.reshape(-1, n, n), progress=progress)
     b = len(q)
+    r = _ratings(q, progress) if rating is None else {k: np.full(b, NOT_RATED) for k in EXTRA_RATINGS}
     several = np.flatnonzero(np.asarray(r.get("n_solutions", np.ones(b))) > 1)
     if len(several):  # kept: the source ships an answer, but a model can't be blamed for finding another
         log.warning("%s: %d puzzle(s) have several solutions (%s%s)", where, len(several),
@@ -200,10 +209,31 @@ def _rated_table(source, q: np.ndarray, a: np.ndarray, rating, where: str,
     })
 
 
+EXTRA_RATINGS = ("guesses", "guesses_full", "deduction_depth")
+
+
+def _ratings(q: np.ndarray, progress: bool) -> dict:
+    n = SIZE_OF_CELLS[q.shape[1]]
+    return puzzles.rate_many(q.reshape(-1, n, n), progress=progress)
+
+
+def with_extra_ratings(t: pa.Table, progress: bool = True) -> pa.Table:
+    """`t` with the NOT_RATED rows of its extra rating columns computed."""
+    todo = np.flatnonzero(t["deduction_depth"].to_numpy() == NOT_RATED)
+    if not len(todo):
+        return t
+    r = _ratings(_cells(t["question"].take(pa.array(todo)), "rows to rate"), progress)
+    for column in EXTRA_RATINGS:
+        values = t[column].to_numpy().copy()
+        values[todo] = np.asarray(r[column], dtype=np.int64)
+        t = t.set_column(t.schema.get_field_index(column), column, pa.array(values))
+    return t
+
+
 # --- on-disk cache -----------------------------------------------------------------------------
 
 def _digest(key: dict) -> str:
-    text = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True, default=str)
+    text = json.dumps({"code": CACHE_CODE, **key}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -469,7 +499,7 @@ def _source_id(cfg: DataConfig) -> dict:
             return {"hub": HUB_ID}
         return {"dir": [_file_id(Path(folder) / f"{s}.csv") for s in ("train", "test")
                         if (Path(folder) / f"{s}.csv").exists()]}
-    return {"file": _file_id(cfg.source)}
+    return {"file": _file_id(source_path(cfg.source))}
 
 
 def _splits_key(cfg: DataConfig) -> str:
@@ -504,11 +534,58 @@ def load_splits(data_cfg: DataConfig, progress: bool = True) -> Splits:
                   equivalence(data_cfg.grid_size), key)
 
 
+def load_eval_source(spec: str, cfg: DataConfig, progress: bool = True) -> datasets.Dataset:
+    """An extra test set (eval.sources): up to test_per_bucket puzzles per bucket of cfg.bucket_by from
+    "sudoku-extreme" (its test split), "benchmark", "kaggle", a file, or "generated:key=value,..."
+    (this run's generator with those data fields changed and another seed)."""
+    if spec.startswith("generated"):
+        table = _generated_source(spec, cfg, progress)
+    elif spec == "sudoku-extreme":
+        table = _table(load_puzzles("sudoku-extreme", split="test", progress=progress))
+    else:
+        table = _table(load_puzzles(source_path(spec), progress=progress))
+    sizes = set(pc.unique(table["grid_size"]).to_pylist())
+    if sizes != {cfg.grid_size}:
+        raise ValueError(f"eval.sources {spec!r} has {'/'.join(f'{s}x{s}' for s in sorted(sizes))} puzzles; "
+                         f"this run's grid is {cfg.grid_size}x{cfg.grid_size}")
+    if cfg.bucket_by in EXTRA_RATINGS:
+        table = with_extra_ratings(table, progress)
+    q = _cells(table["question"], spec)
+    idx, _ = _sample_test(q, bucket_of(table[cfg.bucket_by].to_numpy(), cfg.bucket_edges), cfg,
+                          equivalence(cfg.grid_size), np.random.default_rng([cfg.seed, 1]), progress)
+    return datasets.Dataset(_with_buckets(with_extra_ratings(table.take(idx), progress), cfg))
+
+
+def _generated_source(spec: str, cfg: DataConfig, progress: bool) -> pa.Table:
+    _, _, fields = spec.partition(":")
+    changed = dict(item.split("=", 1) for item in fields.split(",") if item)
+    allowed = {"min_clues": int, "hard_fraction": float}
+    unknown = sorted(set(changed) - set(allowed))
+    if unknown:
+        raise ValueError(f"eval.sources {spec!r}: a generated source may change {', '.join(allowed)}, not {', '.join(unknown)}")
+    other = dataclasses.replace(cfg, **{k: allowed[k](v) for k, v in changed.items()})
+    count = cfg.test_per_bucket * len(cfg.bucket_edges) * GENERATED_TEST_FACTOR
+    return _generated(other, count, cfg.seed + 1, progress)  # another seed: not the training pool's puzzles
+
+
 def _warn_short(counts: dict[str, int], cfg: DataConfig) -> None:
     short = {b: c for b, c in counts.items() if c < cfg.test_per_bucket}
     if short:
         log.warning("test buckets on %s short of %d puzzles: %s (source %s); per-bucket results there are noisier",
                     cfg.bucket_by, cfg.test_per_bucket, ", ".join(f"{b}: {c}" for b, c in short.items()), cfg.source)
+
+
+def source_path(source: str) -> str:
+    """data.source / eval.sources names that stand for a file: "kaggle" and "benchmark"."""
+    if source == "benchmark":
+        return str(BENCHMARK_CSV)
+    if source == "kaggle":
+        path = os.environ.get(KAGGLE_CSV_ENV)
+        if not path:
+            raise FileNotFoundError(f"source 'kaggle' reads the Kaggle CSV (quizzes,solutions) named by ${KAGGLE_CSV_ENV}, "
+                                    f"which is not set")
+        return path
+    return source
 
 
 def _pools(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table | None]:
@@ -518,7 +595,7 @@ def _pools(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table | None]:
                 _table(load_puzzles("sudoku-extreme", split="train", progress=progress)))
     if cfg.source == "generated":
         return _generated_pool(cfg, progress), None
-    return _table(load_puzzles(cfg.source, progress=progress)), None
+    return _table(load_puzzles(source_path(cfg.source), progress=progress)), None
 
 
 def _generated_pool(cfg: DataConfig, progress: bool) -> pa.Table:
@@ -565,6 +642,9 @@ def _topup_size(tables: list[pa.Table], cfg: DataConfig, want: int, budget: int)
 
 def _make_splits(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table]:
     test_t, train_t = _pools(cfg, progress)
+    if cfg.bucket_by in EXTRA_RATINGS:  # bucketing (and curricula) read the column on every row
+        test_t = with_extra_ratings(test_t, progress)
+        train_t = with_extra_ratings(train_t, progress) if train_t is not None else None
     for t in (test_t, train_t if train_t is not None else test_t):
         sizes = set(pc.unique(t["grid_size"]).to_pylist())
         if sizes != {cfg.grid_size}:
@@ -592,7 +672,8 @@ def _make_splits(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table]:
     train_idx = np.sort(train_idx)  # source order: memory-local reads
     log.info("splits: %d train, %d test (%d pool rows dropped as %s-equivalent to test puzzles)",
              len(train_idx), len(test_idx), int(clash.sum()), how)
-    return _with_buckets(train_t.take(train_idx), cfg), _with_buckets(test_t.take(test_idx), cfg)
+    test = with_extra_ratings(test_t.take(test_idx), progress)  # the analysis reads them on every test puzzle
+    return _with_buckets(train_t.take(train_idx), cfg), _with_buckets(test, cfg)
 
 
 def _with_buckets(t: pa.Table, cfg: DataConfig) -> pa.Table:

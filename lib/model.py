@@ -206,16 +206,19 @@ class RecurrentSudoku(nn.Module):
         n, C, d = grid_size, grid_size * grid_size, cfg.d_model
         self.register_buffer("digit_ids", torch.arange(n + 1), persistent=False)
 
-        # how the puzzle and the predictions enter
+        # how the puzzle and the predictions enter (no prediction weights when none are fed back,
+        # so that every parameter a model has is one it trains)
+        self.feeds_preds = cfg.feed_preds and cfg.pred_update == "softmax"
+        preds_in = n if self.feeds_preds else 0
         if cfg.input == "encode_once":
             self.encoder = nn.Linear(n + 1, d)  # onehot(puzzle) -> initial h
-            self.pred_proj = nn.Linear(n, d)
+            self.pred_proj = nn.Linear(n, d) if self.feeds_preds else None
         elif cfg.input == "concat":
-            self.input_proj = nn.Linear(2 * n + 1, d)
+            self.input_proj = nn.Linear(n + 1 + preds_in, d)
         else:  # proj_add / proj_concat
-            widths = (d, d, d) if cfg.input == "proj_add" else _split_width(d)
+            widths = (d, d, d) if cfg.input == "proj_add" else _split_width(d, self.feeds_preds)
             self.digit_proj = nn.Linear(n, widths[0])
-            self.pred_proj = nn.Linear(n, widths[1])
+            self.pred_proj = nn.Linear(n, widths[1]) if self.feeds_preds else None
             self.empty_embed = nn.Embedding(2, widths[2])
 
         # how h_prev enters
@@ -265,16 +268,16 @@ class RecurrentSudoku(nn.Module):
         return self.cores[min(i, len(self.cores) - 1)]  # shared/nested: 0; unrolled: i, last beyond
 
     def _input(self, state: dict) -> torch.Tensor:
-        """This iteration's input term x from the predictions (and the puzzle, if re-fed)."""
+        """This iteration's input term x from the predictions (if fed back) and the puzzle (if re-fed)."""
         kind, preds = self.cfg.input, state["preds"]
-        if not self.cfg.feed_preds or self.cfg.pred_update == "norm_residual":  # only h_prev carries the state
-            preds = torch.zeros_like(preds)
         if kind == "encode_once":
-            return self.pred_proj(preds)
+            return self.pred_proj(preds) if self.feeds_preds else torch.zeros_like(state["h"])
         if kind == "concat":
-            return self.input_proj(torch.cat([state["onehot"], preds], dim=-1))
-        parts = (self.digit_proj(state["onehot"][..., 1:]), self.pred_proj(preds), self.empty_embed(state["empty"]))
-        return parts[0] + parts[1] + parts[2] if kind == "proj_add" else torch.cat(parts, dim=-1)
+            return self.input_proj(torch.cat([state["onehot"], preds], dim=-1) if self.feeds_preds else state["onehot"])
+        parts = [self.digit_proj(state["onehot"][..., 1:]), self.empty_embed(state["empty"])]
+        if self.feeds_preds:
+            parts.insert(1, self.pred_proj(preds))
+        return sum(parts) if kind == "proj_add" else torch.cat(parts, dim=-1)
 
     # -- the step API
 
@@ -397,9 +400,11 @@ class RecurrentSudoku(nn.Module):
         return puzzle
 
 
-def _split_width(d: int) -> tuple[int, int, int]:
-    """proj_concat widths for (digits, preds, empty): the log's 64/48/16 at d=128."""
-    digits, empty = d // 2, max(1, d // 8)
+def _split_width(d: int, with_preds: bool = True) -> tuple[int, int, int]:
+    """proj_concat widths for (digits, preds, empty): the log's 64/48/16 at d=128 (without
+    predictions the digits take the predictions' share)."""
+    empty = max(1, d // 8)
+    digits = d // 2 if with_preds else d - empty
     return digits, d - digits - empty, empty
 
 

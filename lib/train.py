@@ -507,7 +507,7 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
              cfg.preset, cfg.variant, files.relative(out), device, amp_dtype or torch.float32, ranks.world)
     if ranks.main:
         files.write_json(out / "config.json", {**cfg.to_dict(), "code": code_identity()})
-    curriculum, batcher, test = prepare_data(cfg, ranks, progress, device)
+    curriculum, batcher, tests = prepare_data(cfg, ranks, progress, device)
 
     # model, optimiser and state, fresh or resumed
     torch.manual_seed(cfg.train.seed)
@@ -563,11 +563,11 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
                 log_training(metrics, state, lr, cur.stage, bar)
             final = state.step == cfg.train.steps
             if ranks.main and (state.step % cfg.train.eval_every == 0 or final):
-                result = run_eval(ema.model if ema else model, test, cfg, device, amp_dtype, metrics, state.step)
+                result = run_eval(ema.model if ema else model, tests["test"], cfg, device, amp_dtype, metrics, state.step)
                 if record_eval(state, result, state.step):
                     save_checkpoint(best_path, model, optimizer, ema, state, cfg, carry)
                 if final:
-                    write_eval(out, result, ema, model, test, cfg, device, amp_dtype)
+                    write_eval(out, result, ema, model, tests, cfg, device, amp_dtype, metrics, state.step)
             if ranks.main and (state.step % cfg.train.checkpoint_every == 0 or final):
                 state.wall_seconds += time.time() - t_segment
                 t_segment = time.time()
@@ -600,16 +600,20 @@ def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
 
 
 def prepare_data(cfg: RunConfig, ranks: Dist, progress: bool, device):
-    """(curriculum over the train split, batch maker, test set) for a run."""
+    """(curriculum over the train split, batch maker, test sets) for a run: test sets maps "test" to
+    the test split and each of eval.sources to its sample."""
     splits = load_data(cfg, ranks, progress)
     train_puzzles, train_answers = data_lib.to_arrays(splits.train)
     curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
     for s in range(curriculum.n_stages):
         log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
     batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, device)
-    test = eval_subset(splits.test, cfg.eval.max_puzzles)
-    log.info("data: %d train puzzles, %d test puzzles", len(train_puzzles), len(test))
-    return curriculum, batcher, test
+    tests = {"test": eval_subset(splits.test, cfg.eval.max_puzzles)}
+    for spec in cfg.eval.sources:  # loaded now, so a bad source fails before training, not after
+        tests[spec] = data_lib.load_eval_source(spec, cfg.data, progress)
+    log.info("data: %d train puzzles, test sets: %s", len(train_puzzles),
+             ", ".join(f"{name} {len(t)}" for name, t in tests.items()))
+    return curriculum, batcher, tests
 
 
 def start_state(cfg: RunConfig, out: Path, resume: bool, curriculum, model, optimizer, ema, carry, device,
@@ -646,12 +650,28 @@ def report_divergence(loss: float, step: int, last_path: Path, last_good: int | 
         tqdm.write(message)
 
 
-def write_eval(out: Path, result: EvalResult, ema, model, test, cfg: RunConfig, device, amp_dtype) -> None:
-    """eval.parquet of the final evaluation. An EMA run also evaluates its live weights, so the two
-    can be compared puzzle by puzzle, as the log did ("EMA on Cosine LR (Retest)")."""
+def write_eval(out: Path, result: EvalResult, ema, model, tests: dict, cfg: RunConfig, device, amp_dtype,
+               metrics: MetricsWriter, step: int) -> None:
+    """eval.parquet of the final evaluation, and eval-sources.parquet for eval.sources. An EMA run
+    also evaluates its live weights, so the two can be compared puzzle by puzzle, as the log did
+    ("EMA on Cosine LR (Retest)")."""
     frame = result.per_puzzle
     if ema is not None:
-        curves, live = evaluate(model, test, max(eval_counts(cfg)), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
-        live["trained_iterations"] = cfg.model.iterations
+        live = _per_puzzle(model, tests["test"], cfg, device, amp_dtype)
         frame = pd.concat([frame.assign(weights="ema"), live.assign(weights="live")], ignore_index=True)
     files.atomic_write(out / "eval.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+    extra = []
+    for spec, test in list(tests.items())[1:]:
+        per = _per_puzzle(ema.model if ema else model, test, cfg, device, amp_dtype).assign(source=spec)
+        at_trained = per[per["iteration"] == cfg.model.iterations]
+        for bucket, group in [*at_trained.groupby("bucket"), ("all", at_trained)]:
+            metrics.write(step, f"source:{spec}", "solved", group["solved"].mean(), bucket, cfg.model.iterations)
+        extra.append(per)
+    if extra:
+        files.atomic_write(out / "eval-sources.parquet",
+                           lambda tmp: pd.concat(extra, ignore_index=True).to_parquet(tmp, index=False))
+
+
+def _per_puzzle(model, test, cfg: RunConfig, device, amp_dtype) -> pd.DataFrame:
+    _, per = evaluate(model, test, max(eval_counts(cfg)), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
+    return per.assign(trained_iterations=cfg.model.iterations)

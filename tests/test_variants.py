@@ -1,0 +1,179 @@
+"""Every named variant changes what runs, every parameter it has trains, and the recipe follows the log.
+
+A variant that silently equals the baseline is a bug: on cpu-smoke, with the same seed and batch, a
+variant must differ from the baseline in its parameter count, its forward outputs at init or after
+one optimiser step, its learning-rate schedule, or its training data, unless its registry entry
+says it is meant to equal the baseline on that preset.
+"""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lib import data as data_lib
+from lib.config import PRESETS, VARIANTS, flatten, make_config, variant_chain
+from lib.curriculum import phase_bounds, stage_pools
+from lib.model import build_model, count_params, iteration_loss
+from lib.schedule import lr_at
+from lib.train import make_optimizer
+
+REPO = Path(__file__).resolve().parent.parent
+PRESET = "cpu-smoke"
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float64)).round(6).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    splits = data_lib.load_splits(make_config(PRESET).data, progress=False)
+    p, a = data_lib.to_arrays(splits.train.select(range(16)))
+    return torch.from_numpy(p).long(), torch.from_numpy(a).long()
+
+
+def signature(variant: str, batch) -> dict:
+    """What a run of this variant computes, in parts that a no-op would leave unchanged."""
+    cfg = make_config(PRESET, variant)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.data.grid_size)
+    x, y = batch
+    with torch.no_grad():
+        before = model(x)
+    optimizer = make_optimizer(model, cfg, torch.device("cpu"))
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(0, cfg)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = iteration_loss(model(x), y, cfg.model.loss)
+        loss.backward()
+        return loss
+
+    torch.manual_seed(1)
+    optimizer.step(closure)
+    with torch.no_grad():
+        after = model(x)
+    splits = data_lib.load_splits(cfg.data, progress=False)
+    pools = stage_pools(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
+    return {
+        "params": count_params(model),
+        "forward": _digest(before),
+        "after one step": _digest(after),
+        "lr schedule": _digest([lr_at(s, cfg) for s in range(cfg.train.steps)]),
+        "data": (splits.cache_key, cfg.data.augment, cfg.train.carry, cfg.train.batch_size,
+                 tuple(phase_bounds(cfg)), tuple(_digest(p) for p in pools)),
+        "evaluation": (cfg.optim.ema_decay, tuple(cfg.eval.sources), tuple(cfg.eval.iterations)),
+    }
+
+
+@pytest.fixture(scope="module")
+def baseline_signature(batch):
+    return signature("baseline", batch)
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "baseline"])
+def test_every_variant_changes_the_computation(variant, batch, baseline_signature):
+    mine = signature(variant, batch)
+    differs = [part for part in mine if mine[part] != baseline_signature[part]]
+    if PRESET in VARIANTS[variant].equals_baseline_on:
+        assert not differs, f"{variant} says it equals the baseline on {PRESET}, but differs in {differs}"
+    else:
+        assert differs, f"{variant} runs exactly the baseline on {PRESET}: a silent no-op"
+
+
+def test_declared_equalities_hold_in_the_config():
+    for name, variant in VARIANTS.items():
+        for preset in variant.equals_baseline_on:
+            a, b = flatten(make_config(preset, name).to_dict()), flatten(make_config(preset).to_dict())
+            assert {k for k in a if a[k] != b[k]} == {"variant"}, (name, preset)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_parameter_gets_a_gradient(variant, batch):
+    cfg = make_config(PRESET, variant)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.data.grid_size)
+    x, y = batch
+    iteration_loss(model(x), y, cfg.model.loss).backward()
+    dead = [name for name, p in model.named_parameters()
+            if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert not dead, f"{variant}: parameters without a gradient: {dead}"
+
+
+def test_every_variant_names_its_log_section_and_family():
+    notebooks = {p.stem.split("_", 1)[1] for p in (REPO / "notebooks").glob("[0-9]*_*.ipynb")}
+    log = (REPO.parent / "shared/reference/experiment-log.md").read_text()
+    for name, variant in VARIANTS.items():
+        assert variant.family in notebooks, f"{name}: no notebook for family {variant.family!r}"
+        if variant.section:  # "" marks an experiment beyond the log
+            first = variant.section.split(" / ")[0].split(" (pos_embedding")[0]
+            assert first.split(": ", 1)[-1] in log or first.startswith("Key Insight"), (name, variant.section)
+        else:
+            assert "beyond the log" in variant.description, name
+        variant_chain(name)  # the base chain resolves
+
+
+def test_gpu_paper_follows_the_log():
+    cfg = make_config("gpu-paper")
+    assert cfg.data.augment is False  # the log never augmented
+    assert (cfg.data.source, cfg.data.train_size) == ("sudoku-extreme", 2_700_000)
+    assert cfg.data.bucket_by == "rating" and cfg.data.bucket_edges == [0, 1, 3, 11, 51]
+    assert (cfg.curriculum.kind, cfg.curriculum.thresholds) == ("reverse", [21, 6, 1])  # 21+ -> 6+ -> 1+ -> all
+    assert phase_bounds(cfg) == [0, 14_000, 28_000, 42_000]
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.decay) == ("adamw", 1.5e-3, 0.01, "all")
+    assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.lr_min_ratio) == ("cosine", 2_000, 0.01)
+    assert (cfg.train.batch_size, cfg.train.grad_accum, cfg.train.steps) == (4096, 1, 70_000)
+    m = cfg.model
+    assert (m.d_model, m.d_ff, m.n_layers, m.n_heads, m.iterations) == (128, 512, 4, 4, 16)
+    assert (m.activation, m.pos, m.input, m.recurrence, m.sharing, m.loss) == \
+           ("relu", "rope2d", "encode_once", "add", "shared", "all")
+    assert count_params(build_model(m, 9)) == pytest.approx(800_000, rel=0.01)
+
+
+@pytest.mark.parametrize("variant, params, log", [
+    ("trm-nested", 4.5e6, "TRM Architecture: ~4.5M"),
+    ("mlp-mixer", 870e3, "MLP-Mixer: 870K"),
+    ("scale-wide", 3.2e6, "Scale WIDE: ~3.2M"),
+    ("scale-up", 6.3e6, "Scale UP with True Batch Size: ~6.3M"),
+    ("scale-1m", 1.0e6, "1M Parameters"),
+    ("scale-down", 100e3, "Scale DOWN: ~100K"),
+])
+def test_parameter_counts_match_the_log_at_9x9(variant, params, log):
+    cfg = make_config("gpu-paper", variant)
+    assert count_params(build_model(cfg.model, 9)) == pytest.approx(params, rel=0.05), log
+
+
+@pytest.mark.parametrize("variant, expect", [
+    ("scale-1m", {"train.steps": 50_000, "schedule.warmup_steps": 1_400}),
+    ("scale-up", {"train.batch_size": 512, "train.grad_accum": 1}),
+    ("scale-up-accum", {"train.batch_size": 512, "train.grad_accum": 4}),
+    ("wd-1.0", {"optim.weight_decay": 1.0, "optim.decay": "all"}),
+    ("warmup-only", {"optim.name": "sam", "schedule.kind": "warmup"}),
+    ("no-warmup", {"optim.name": "sam", "schedule.kind": "constant", "schedule.warmup_steps": 0}),
+    ("recur-concat", {"model.input": "concat", "model.recurrence": "concat"}),
+    ("recur-add-nopred", {"model.input": "concat", "model.recurrence": "add", "model.feed_preds": False}),
+    ("curriculum-hard-only", {"curriculum.kind": "hard_only", "curriculum.hard_min": 11}),
+    ("curriculum-easy-only", {"curriculum.kind": "easy_only", "curriculum.easy_max": 0}),
+    ("bs-128", {"train.batch_size": 128}),
+    ("bs-512", {"train.batch_size": 512}),
+    ("scale-model", {"model.d_model": 192, "model.n_layers": 6}),
+    ("trm-nested", {"model.h_init": "random", "model.sharing": "nested", "optim.decay": "all", "optim.lr": 1e-4}),
+])
+def test_variants_run_the_logs_numbers_at_9x9(variant, expect):
+    got = flatten(make_config("gpu-paper", variant).to_dict())
+    assert {k: got[k] for k in expect} == expect
+
+
+def test_depth_variants_keep_the_logs_ratio_on_every_preset():
+    for preset in PRESETS:
+        base = make_config(preset).model.n_layers
+        m1, m2 = make_config(preset, "middle1").model, make_config(preset, "middle2").model
+        assert (m1.n_phases, m1.n_layers * m1.n_phases) == (2, base), preset  # 2 x 2 against 4
+        assert (m2.n_phases, m2.n_layers * m2.n_phases) == (4, base), preset  # 4 x 1 against 4
+        assert make_config(preset, "scale-down").model.n_layers * 2 == base, preset
