@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	$(PY) -m lib.workbook run notebooks/01_baseline.ipynb -p preset $(PRESET)
+	$(PY) -m lib.cli run notebooks/01_baseline.ipynb -p preset $(PRESET)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_memory.py
 
 index: $(STAMP)
-	$(PY) -m lib.workbook index
+	$(PY) -m lib.cli index
