@@ -11,6 +11,7 @@ A bad parameter or config value is reported in one line, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def _cmd_train(args) -> None:
     overrides.setdefault("train.device", args.device)
     cfg = make_config(args.preset, args.variant, overrides)
     out = Path(args.out) if args.out else OUTPUTS / "train" / f"{args.preset}-{run_dir_name(args.variant, cfg.train.seed)}"
-    if out.exists() and any(out.iterdir()) and not args.resume:
+    first_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 may have made the folder already
+    if first_rank and out.exists() and any(out.iterdir()) and not args.resume:
         raise ConfigError(f"{files.relative(out)} already holds a run: pass --resume to continue it, "
                           f"or --out for a new folder")
     train(cfg, out, resume=args.resume, progress=not args.no_progress)

@@ -263,7 +263,8 @@ def index_rows(out_root: Path) -> pd.DataFrame:
     fixed = ["family", "run", "variant", "status", "preset", "seeds"]
     tail = ["code", "finished", "error", "report"]
     buckets = bucket_order([c for c in table.columns if c not in fixed + tail])
-    return table[fixed + buckets + tail].fillna("")
+    table = table[fixed + buckets + tail]
+    return table.astype(object).where(table.notna(), "")
 
 
 def refresh_index(out_root: Path | None = None) -> Path:
