@@ -144,8 +144,7 @@ class Progress:
     which code cell runs (n/N) and, while a run trains, its step and ETA. It reads only files: the executed
     notebook (papermill saves it at every cell start) and the newest runs/*/metrics.jsonl."""
 
-    def __init__(self, executed: Path, run: Path, label: str, every: float = 10.0, poll: float = 1.0,
-                 out=sys.stderr):
+    def __init__(self, executed: Path, run: Path, label: str, every: float = 10.0, poll: float = 1.0, out=None):
         self.executed, self.run, self.label, self.every, self.poll, self.out = executed, run, label, every, poll, out
         self.first_seen: dict[Path, tuple[float, int]] = {}  # metrics file -> (time, step) when first seen
         self._stop = threading.Event()
@@ -163,7 +162,8 @@ class Progress:
         while not self._stop.wait(self.poll):
             cell, training = self.cell(), self.training(time.monotonic())
             if cell and (cell != last_cell or time.monotonic() - last_print >= self.every):
-                print(f"[{self.label}] {cell}" + (f" | {training}" if training else ""), file=self.out, flush=True)
+                print(f"[{self.label}] {cell}" + (f" | {training}" if training else ""), file=self.out or sys.stderr,
+                      flush=True)
                 last_cell, last_print = cell, time.monotonic()
 
     def cell(self) -> str | None:
