@@ -183,7 +183,7 @@ class Progress:
             return None
         step = _last_step(metrics)
         total = (files.read_json(metrics.parent / "config.json") or {}).get("train", {}).get("steps")
-        if step is None or not total:
+        if step is None or not total or step >= total:  # nothing trains before the first row, or after the last
             return None
         t0, step0 = self.first_seen.setdefault(metrics, (now, step))
         eta = "" if step <= step0 else f", ETA {_duration((total - step) * (now - t0) / (step - step0))}"
