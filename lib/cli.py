@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from lib import files, runner, sweep
+from lib import train as training
 from lib.config import PRESETS, VARIANTS, ConfigError, flatten, make_config, parse_set
 from lib.workbook import OUTPUTS, run_dir_name
 
@@ -48,8 +49,6 @@ def _cmd_run(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from lib.train import train  # torch loads only for this command
-
     overrides = parse_set(args.set or [])
     overrides.setdefault("train.device", args.device)
     cfg = make_config(args.preset, args.variant, overrides)
@@ -58,7 +57,7 @@ def _cmd_train(args) -> None:
     if first_rank and out.exists() and any(out.iterdir()) and not args.resume:
         raise ConfigError(f"{files.relative(out)} already holds a run: pass --resume to continue it, "
                           f"or --out for a new folder")
-    train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    training.train(cfg, out, resume=args.resume, progress=not args.no_progress)
     print(files.relative(out))
 
 

@@ -19,8 +19,11 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
+import papermill as pm
 import zmq
+from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from lib import files
@@ -40,8 +43,6 @@ class NotebookFailed(RuntimeError):
 
 def notebook_parameters(notebook: str | Path) -> dict:
     """The names, annotations, defaults and comments of a notebook's `parameters` cell."""
-    import papermill as pm  # papermill is slow to import; only commands that run notebooks need it
-
     return pm.inspect_notebook(str(notebook))
 
 
@@ -91,8 +92,6 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
                  out_root: Path | None = None, progress: bool = True) -> Path:
     """Execute a notebook with papermill into outputs/<family>/<run>/, render its reports, refresh the index.
     A failed run keeps its executed notebook (with the error cell) and is marked failed in the index."""
-    import papermill as pm
-
     notebook = Path(notebook)
     if not notebook.exists():
         raise FileNotFoundError(f"no notebook at {notebook}")
@@ -222,9 +221,6 @@ def _duration(seconds: float) -> str:
 
 def render_reports(executed: Path) -> tuple[Path, Path]:
     """report.html with code and report-noinput.html with results only, beside the executed notebook."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
     nb = nbformat.read(str(executed), as_version=4)
     paths = []
     for exclude, fname in ((False, "report.html"), (True, "report-noinput.html")):

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from lib import files
+from lib import train as training
 from lib.config import ConfigError, RunConfig, make_config
 from lib.provenance import code_identity
 from lib.results import Results, rating_table, runs_from_other_code
@@ -77,8 +78,6 @@ def train_runs(preset: str, variants: list[str], seeds: list[int], output_dir: P
     reuse=True: a finished run with the same config and code is reused, a killed one resumes; anything
     else is trained afresh. reuse="config-only": a finished run with the same config is reused even when
     other code made it (the tables mark it). reuse=False: everything is trained afresh."""
-    from lib.train import train  # torch loads only when training is asked for, not for the runner's checks
-
     check_reuse(reuse)
     configs = [config_for(preset, v, overrides, device, s) for v in variants for s in seeds]  # fail fast
     code_hash = code_identity()["code_hash"]
@@ -92,7 +91,7 @@ def train_runs(preset: str, variants: list[str], seeds: list[int], output_dir: P
             if run.exists() and action != "resume":
                 shutil.rmtree(run)
             log.info("training %s (%s)", files.relative(run), action)
-            train(cfg, run, resume=action == "resume", progress=progress)
+            training.train(cfg, run, resume=action == "resume", progress=progress)
         dirs.append(run)
     return dirs
 
