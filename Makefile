@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PRESET ?= cpu-quick
 
-.PHONY: run test lab check-report bench index clean-outputs
+.PHONY: run test test-fast lab check-report bench index clean-outputs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (notebook runs, sweeps): for a quick loop while editing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
