@@ -108,9 +108,9 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
     log.info("running %s with %s", files.relative(notebook), params)
     error = None
     watcher = Progress(executed, run, label=f"{family}/{run.name}") if progress else None
+    if watcher:
+        watcher.start()
     try:
-        if watcher:
-            watcher.start()
         pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
                             cwd=str(REPO), progress_bar=False, log_output=False, config=_kernel_config())
     except pm.PapermillExecutionError as e:
@@ -128,7 +128,7 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
     refresh_index(out_root)
     if error is not None:
         raise NotebookFailed(f"{notebook.name} failed in cell {error['cell']}: {error['ename']}: {error['evalue']} "
-                           f"(executed notebook kept at {files.relative(executed)})")
+                             f"(executed notebook kept at {files.relative(executed)})")
     return run
 
 
