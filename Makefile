@@ -41,3 +41,13 @@ bench: $(STAMP)
 
 index: $(STAMP)
 	$(PY) -m lib.cli index
+
+# The claim checker (issue 9): every variant the claims need, at $(PRESET) with seeds 0-2, through the sweep runner
+# (finished runs are skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and
+# notebooks/10_findings.ipynb, which writes FINDINGS.md. WORKERS x THREADS should match the cores (2 x 1 here).
+.PHONY: findings
+findings: WORKERS ?= 2
+findings: THREADS ?= 1
+findings: $(STAMP)
+	$(PY) -m lib.findings sweep --grid findings/$(PRESET)-grid.yaml --workers $(WORKERS) --threads $(THREADS) -o findings/$(PRESET).parquet
+	$(PY) -m lib.cli run notebooks/10_findings.ipynb -p preset $(PRESET)

@@ -1,4 +1,4 @@
-"""What a training step sees: which puzzles (the curriculum stage), in which order, at what lr.
+"""What a training step sees: which puzzles (the curriculum stage) and in which order.
 
 Everything here is a pure function of (config, step, curriculum state), so a resumed run
 draws exactly the batches and learning rates an uninterrupted run would have.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,44 +25,7 @@ from lib.config import RunConfig
 log = logging.getLogger(__name__)
 
 
-# --- learning-rate schedules ---------------------------------------------------------------------
-
-def lr_at(step: int, cfg: RunConfig, stage_start: int = 0, stage: int = 0) -> float:
-    """Learning rate for 0-based `step`. `stage`/`stage_start` matter only for stage_restarts."""
-    peak, warmup, total = cfg.optim.lr, cfg.schedule.warmup_steps, cfg.train.steps
-    kind = cfg.schedule.kind
-    if kind == "constant":
-        return peak
-    if kind == "warmup":
-        return peak * (step + 1) / warmup if step < warmup else peak
-    if kind == "cosine":  # the log's get_lr, verbatim
-        if step < warmup:
-            return peak * (step + 1) / warmup
-        progress = (step - warmup) / (total - warmup)
-        return peak * _cosine(progress, cfg.schedule.lr_min_ratio)
-    if kind == "stage_restarts":
-        return peak * _stage_restart_factor(step, cfg, stage_start, stage)
-    raise ValueError(f"schedule.kind: unknown schedule {kind!r}")
-
-
-def _cosine(progress: float, floor: float) -> float:
-    progress = min(max(progress, 0.0), 1.0)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _stage_restart_factor(step: int, cfg: RunConfig, stage_start: int, stage: int) -> float:
-    """Peak at each stage start, cosine down to the stage's floor over the stage's planned length,
-    then hold the floor (a plateau stage may outlast its plan). Warmup only at the run's start."""
-    ratios = cfg.schedule.stage_min_ratios or [cfg.schedule.lr_min_ratio]
-    floor = ratios[min(stage, len(ratios) - 1)]
-    warmup = cfg.schedule.warmup_steps if stage_start == 0 else 0
-    if step - stage_start < warmup:
-        return (step - stage_start + 1) / warmup
-    end = planned_stage_end(cfg, stage, stage_start)
-    span = end - stage_start - warmup
-    progress = (step - stage_start - warmup) / span if span > 0 else 1.0
-    return _cosine(progress, floor)
-
+# --- stage boundaries ------------------------------------------------------------------------------
 
 def planned_stage_end(cfg: RunConfig, stage: int, stage_start: int) -> int:
     """The step a stage is planned to end at: its fixed phase boundary (reverse/regular), its

@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 from datasets.exceptions import DatasetNotFoundError
 
 from lib import puzzles
-from lib.config import DataConfig, bucket_labels
+from lib.config import SIZES, DataConfig, bucket_labels
 from lib.puzzles import PuzzleError
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ _INT = datasets.Value("int64")
 # Declared, not inferred: pandas would read an all-digit answer column as (overflowing) integers.
 HUB_FEATURES = datasets.Features(source=_STRING, question=_STRING, answer=_STRING, rating=_INT)
 
-SIZE_OF_CELLS = {16: 4, 36: 6, 81: 9}
+SIZE_OF_CELLS = {n * n: n for n in SIZES}
 _CHUNK = 200_000  # rows per step of the vectorised checks, to bound memory on multi-million-row sources
 
 # byte -> cell value; 255 marks a character that is not a cell
@@ -329,7 +329,7 @@ def _load_generated(grid_size: int = 9, count: int = 1000, min_clues: int = 0, h
                     seed: int = 0, workers: int | None = None, progress: bool = True) -> datasets.Dataset:
     """Fresh unique-solution puzzles from puzzles.generate; rating = guesses. Needs no download."""
     if grid_size not in SIZE_OF_CELLS.values():
-        raise ValueError(f"generated: grid_size {grid_size} is not supported; choose 4, 6 or 9")
+        raise ValueError(f"generated: grid_size {grid_size} is not supported; choose one of {SIZES}")
     if count <= 0:
         raise ValueError(f"generated: count must be positive, got {count}")
     # workers is not part of the key: generation is reproducible from the seed alone.

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from lib import puzzles
-from lib.config import RunConfig, bucket_order
+from lib.puzzles import parse, units
+from lib.config import SIZES, RunConfig, bucket_order
+from lib.model import autocast, blank_accuracy
 
 META_COLUMNS = ("rating", "deduction_depth", "guesses_full")
 
@@ -42,6 +42,7 @@ def eval_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
         if puzzles.shape != answers.shape:
             raise ValueError(f"evaluate: puzzles {puzzles.shape} and answers {answers.shape} differ in shape")
         meta = pd.DataFrame({"bucket": np.asarray(test[2]).astype(str) if len(test) == 3 else "all"}, index=range(len(puzzles)))
+        meta["question"] = [_question_string(p) for p in puzzles]
         for name in META_COLUMNS:
             meta[name] = -1
         return puzzles, answers, meta
@@ -55,9 +56,14 @@ def eval_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     puzzles, answers = data_lib.to_arrays(test)
     meta = pd.DataFrame(index=range(len(puzzles)))
     meta["bucket"] = _column(test, "bucket").astype(str) if "bucket" in test.column_names else "all"
+    meta["question"] = _column(test, "question").astype(str)  # pairs puzzles across runs and variants
     for name in META_COLUMNS:
         meta[name] = _column(test, name).astype(np.int64) if name in test.column_names else -1
     return puzzles, answers, meta
+
+
+def _question_string(cells: np.ndarray) -> str:
+    return "".join("." if v == 0 else str(v) for v in cells)
 
 
 def _flat(a: np.ndarray, name: str) -> np.ndarray:
@@ -68,11 +74,6 @@ def _flat(a: np.ndarray, name: str) -> np.ndarray:
     return a.astype(np.uint8)
 
 
-def _autocast(device: torch.device):
-    # bf16 on CUDA as in training; exact fp32 on CPU
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
 def _device_of(model, device) -> torch.device:
     return torch.device(device) if device is not None else next(model.parameters()).device
 
@@ -80,15 +81,17 @@ def _device_of(model, device) -> torch.device:
 # --- evaluation ------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(model, test, iterations, batch_size: int = 1024, device=None,
-             progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate(model, test, iterations, batch_size: int = 1024, device=None, progress: bool = False,
+             amp_dtype: torch.dtype | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score `model` on `test` at every iteration 1..max(iterations).
 
     Returns (curves, per_puzzle):
       curves: one row per (bucket, iteration) plus bucket "all": solved and cell_acc (fractions;
         cell_acc is the mean over puzzles of the accuracy on that puzzle's blank cells), n_puzzles.
-      per_puzzle: one row per (puzzle, iteration): puzzle, bucket, rating, deduction_depth,
+      per_puzzle: one row per (puzzle, iteration): puzzle, question, bucket, rating, deduction_depth,
         guesses_full, iteration (1-based), cell_acc, solved.
+    amp_dtype: the run's autocast dtype (lib.model.amp_dtype_for), so a model is scored in the
+    precision it was trained in; None is plain fp32.
     """
     max_it = max(iterations) if isinstance(iterations, (list, tuple)) else int(iterations)
     if max_it <= 0:
@@ -103,17 +106,13 @@ def evaluate(model, test, iterations, batch_size: int = 1024, device=None,
         for start in tqdm(range(0, len(puzzles), batch_size), desc="evaluate", disable=not progress, leave=False):
             x = torch.from_numpy(puzzles[start:start + batch_size]).to(device).long()
             y = torch.from_numpy(answers[start:start + batch_size]).to(device).long()
-            blank = x == 0
-            n_blank = blank.sum(1)
             out_solved, out_acc = [], []
-            with _autocast(device):
+            with autocast(device, amp_dtype):
                 state = model.init_state(x)
                 for i in range(max_it):
                     state, logits = model.step(state, i)
-                    correct = logits.argmax(-1) + 1 == y
-                    out_solved.append(correct.all(1))
-                    acc = (correct & blank).sum(1) / n_blank.clamp(min=1)
-                    out_acc.append(torch.where(n_blank > 0, acc, 1.0))  # nothing to fill: vacuously right
+                    out_solved.append((logits.argmax(-1) + 1 == y).all(1))
+                    out_acc.append(blank_accuracy(logits, y, x))
             solved[start:start + len(x)] = torch.stack(out_solved, 1).cpu().numpy()
             cell_acc[start:start + len(x)] = torch.stack(out_acc, 1).float().cpu().numpy()
     finally:
@@ -125,7 +124,7 @@ def evaluate(model, test, iterations, batch_size: int = 1024, device=None,
 def _per_puzzle_frame(meta: pd.DataFrame, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
     n, k = solved.shape
     frame = pd.DataFrame({"puzzle": np.repeat(np.arange(n), k)})
-    for name in ("bucket",) + META_COLUMNS:
+    for name in ("question", "bucket") + META_COLUMNS:
         frame[name] = np.repeat(meta[name].to_numpy(), k)
     frame["iteration"] = np.tile(np.arange(1, k + 1), n)
     frame["cell_acc"] = cell_acc.reshape(-1)
@@ -169,10 +168,10 @@ class SolveResult:
 def valid_solutions(pred: torch.Tensor, givens: torch.Tensor) -> torch.Tensor:
     """(B,) bool: flat grids `pred` (digits 1..N) hold every digit once per unit and keep `givens`."""
     n = round(pred.shape[1] ** 0.5)
-    units = torch.from_numpy(puzzles.units(n)).to(pred.device)
+    unit_cells = torch.from_numpy(units(n)).to(pred.device)
     keeps = ((givens == 0) | (pred == givens)).all(1)
     in_range = ((pred >= 1) & (pred <= n)).all(1)
-    counts = F.one_hot((pred - 1).clamp(0, n - 1), n)[:, units].sum(2)  # (B, 3N, N) digit counts per unit
+    counts = F.one_hot((pred - 1).clamp(0, n - 1), n)[:, unit_cells].sum(2)  # (B, 3N, N) digit counts per unit
     return keeps & in_range & (counts == 1).all(2).all(1)
 
 
@@ -195,10 +194,9 @@ def _select(state, keep: torch.Tensor, n: int):
 
 def _as_batch(puzzles) -> np.ndarray:
     if isinstance(puzzles, str) or (isinstance(puzzles, (list, tuple)) and puzzles and isinstance(puzzles[0], str)):
-        from lib.puzzles import parse
         puzzles = [parse(p, row=i) for i, p in enumerate([puzzles] if isinstance(puzzles, str) else puzzles)]
     a = np.asarray(puzzles)
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] in (4, 6, 9):
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] in SIZES:
         a = a[None]  # one (N, N) grid
     return _flat(a, "puzzles")
 
@@ -213,7 +211,8 @@ def trained_iterations(model) -> int:
 
 @torch.no_grad()
 def solve(puzzles, model, iterations: int | None = None, halt: str = "none",
-          batch_size: int = 1024, device=None, progress: bool = False) -> SolveResult:
+          batch_size: int = 1024, device=None, progress: bool = False,
+          amp_dtype: torch.dtype | None = None) -> SolveResult:
     """Run the model on puzzles ((B, N, N), (N, N), (B, N*N) or strings).
 
     halt="none" runs every puzzle `iterations` times (default: the trained count);
@@ -237,7 +236,7 @@ def solve(puzzles, model, iterations: int | None = None, halt: str = "none",
         for start in tqdm(range(0, len(flat), batch_size), desc="solve", disable=not progress, leave=False):
             x = torch.from_numpy(flat[start:start + batch_size]).to(device).long()
             rows = torch.arange(start, start + len(x))
-            with _autocast(device):
+            with autocast(device, amp_dtype):
                 state = model.init_state(x)
                 for i in range(iterations):
                     state, logits = model.step(state, i)
@@ -275,10 +274,6 @@ class Run:
     @property
     def run_config(self) -> RunConfig:
         return RunConfig.from_dict(self.config)
-
-    @property
-    def eval(self) -> pd.DataFrame | None:
-        return self.evals
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:

@@ -26,24 +26,27 @@ Every ablation of the log is one ModelConfig field that picks a small module or 
             (with encode_once the encoded puzzle is re-added, as for none)
 - pos: rope2d (rotary inside attention: half of each head's dims rotate with the row, half with
   the column; no additive term), rcb (learned row + column + box embeddings), sinusoidal (fixed
-  1D over the C flattened cells), none. The additive term is added to h_in every iteration, or
-  only in iteration 0 with pos_every_iter=False (RoPE has no additive term, so the flag does not
-  touch it). block=mixer has no attention to rotate, so there pos=rope2d means rcb embeddings.
+  1D over the C flattened cells), none. Positions enter every iteration, or with
+  pos_every_iter=False only in iteration 0: the additive term is added once, and RoPE rotates
+  queries and keys in iteration 0's attention only. block=mixer has no attention to rotate, so
+  config.validate rejects pos=rope2d there; its token MLP sees positions through its weights.
 - block: attention (pre-norm: self-attention + FFN) or mixer (pre-norm: a token MLP across the
-  C cells, C -> d_ff -> C, then the same channel FFN), the log's MLP-Mixer.
-- schedule: which transformer ("core" = n_layers blocks) runs at iteration i.
+  C cells, C -> token_mlp (default d_ff) -> C, then the same channel FFN), the log's MLP-Mixer.
+- sharing: which transformer ("core" = n_layers blocks) runs at iteration i.
     shared    one core for every iteration
     phased    n_phases cores, each for iterations / n_phases consecutive iterations (middle1/2)
     unrolled  one core per trained iteration
     Past the trained count (evaluation at 2x) phased and unrolled keep using their last core.
     nested    TRM's H/L cycles with one shared core. One iteration = one TRM supervision step:
+                  h, z = h.detach(), z.detach()                # TRM detaches between supervision steps
                   for each of h_cycles outer cycles (all but the last without gradients):
                       l_cycles times: z = core(z + h + x)      # z: reasoning state
                       h = core(h + z)                          # h: answer state -> logits
               so an iteration costs h_cycles * (l_cycles + 1) core passes, T = iterations as for
-              every schedule, and the defaults 16 x 3 x 6 are TRM's N_sup x T x n. Here x is the
+              every sharing, and the defaults 16 x 3 x 6 are TRM's N_sup x T x n. Here x is the
               injection (encoded puzzle + input + pos); nested needs recurrence=add (z and h are
-              its recurrence).
+              its recurrence). With h_init=random, h and z start from fixed random vectors (std 1,
+              one per state, the same for every cell and puzzle, as TRM's H_init / L_init buffers).
 
 The step API serves verified-halting inference: `state = model.init_state(puzzle)`, then
 `state, logits = model.step(state, i)`. The state is a dict of tensors that all have the batch
@@ -59,9 +62,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from lib.config import CHOICES, ModelConfig
+from lib.config import BOX_SHAPES, ModelConfig, validate_model
 
-BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # (rows, cols) of a box, as puzzles.box_shape
 MEM_DIM = 64  # recurrence=mem: width of the memory bank (the log's 64)
 ROPE_BASE = 100.0  # coordinates only span 0..8, so a small base keeps every frequency useful
 
@@ -172,7 +174,7 @@ class MixerBlock(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.token_mix = FeedForward(n_cells, cfg.d_ff, cfg.activation, cfg.dropout)
+        self.token_mix = FeedForward(n_cells, cfg.token_mlp or cfg.d_ff, cfg.activation, cfg.dropout)
         self.ff = FeedForward(d, cfg.d_ff, cfg.activation, cfg.dropout)
 
     def forward(self, x, rope=None):
@@ -225,7 +227,7 @@ class RecurrentSudoku(nn.Module):
             self.mem_in, self.mem_out = nn.Linear(d, MEM_DIM), nn.Linear(MEM_DIM, d)
 
         # positions
-        self.pos_kind = "rcb" if cfg.block == "mixer" and cfg.pos == "rope2d" else cfg.pos
+        self.pos_kind = cfg.pos
         if self.pos_kind == "rope2d":
             cos, sin = rope2d_tables(n, d // cfg.n_heads)
             self.register_buffer("rope_cos", cos, persistent=False)
@@ -240,9 +242,10 @@ class RecurrentSudoku(nn.Module):
         if cfg.pred_update == "norm_residual":  # TRM-style: a separate, RMS-normalised prediction state
             self.pred_update = nn.Sequential(nn.Linear(d + n, 4 * d), nn.ReLU(), nn.Linear(4 * d, n))
             self.pred_norm = nn.RMSNorm(n)
-        if cfg.h_init == "random":
-            self.register_buffer("h_random", torch.randn(1, C, d, generator=torch.Generator().manual_seed(0)))
-        n_cores = {"shared": 1, "nested": 1, "phased": cfg.n_phases, "unrolled": cfg.iterations}[cfg.schedule]
+        if cfg.h_init == "random":  # fixed, not learned; a fixed seed so every run starts from the same buffer
+            shape = (2, 1, 1, d) if cfg.sharing == "nested" else (1, C, d)  # nested: one vector for h, one for z
+            self.register_buffer("h_random", torch.randn(*shape, generator=torch.Generator().manual_seed(0)))
+        n_cores = {"shared": 1, "nested": 1, "phased": cfg.n_phases, "unrolled": cfg.iterations}[cfg.sharing]
         self.cores = nn.ModuleList(Core(cfg, C) for _ in range(n_cores))
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, n))
         self.apply(_init_weights)
@@ -257,7 +260,7 @@ class RecurrentSudoku(nn.Module):
         return None  # rope2d lives inside attention; none is none
 
     def _core(self, i: int) -> Core:
-        if self.cfg.schedule == "phased":
+        if self.cfg.sharing == "phased":
             return self.cores[min(i // (self.cfg.iterations // self.cfg.n_phases), len(self.cores) - 1)]
         return self.cores[min(i, len(self.cores) - 1)]  # shared/nested: 0; unrolled: i, last beyond
 
@@ -287,14 +290,14 @@ class RecurrentSudoku(nn.Module):
             state["onehot"] = onehot
             if cfg.input != "concat":
                 state["empty"] = (puzzle == 0).long()
-        if cfg.schedule == "nested":  # TRM: answer state h and reasoning state z start at zero
-            state["h"] = torch.zeros(B, C, cfg.d_model, **new)
-            state["z"] = torch.zeros(B, C, cfg.d_model, **new)
+        if cfg.sharing == "nested":  # TRM: answer state h and reasoning state z
+            start = self.h_random if cfg.h_init == "random" else torch.zeros(2, 1, 1, cfg.d_model, **new)
+            state["h"], state["z"] = (s.expand(B, C, -1) for s in start)
         elif cfg.h_init == "random":  # the log's fixed-init test: one fixed random start for every puzzle
             state["h"] = self.h_random.expand(B, -1, -1)
         else:
             state["h"] = encoded if encoded is not None else torch.zeros(B, C, cfg.d_model, **new)
-        if encoded is not None and (cfg.schedule == "nested" or cfg.recurrence in ("none", "mem")):
+        if encoded is not None and (cfg.sharing == "nested" or cfg.recurrence in ("none", "mem")):
             state["h0"] = encoded  # h is not carried as-is, so the encoded puzzle is re-added
         if cfg.recurrence == "mem":
             state["mem"] = torch.zeros(B, C, MEM_DIM, **new)
@@ -313,9 +316,10 @@ class RecurrentSudoku(nn.Module):
         x = self._input(state)
         if "h0" in state:
             x = x + state["h0"]
-        pos = self._additive_pos() if cfg.pos_every_iter or i == 0 else None
-        rope = (self.rope_cos, self.rope_sin) if self.pos_kind == "rope2d" else None
-        if cfg.schedule == "nested":
+        positions = cfg.pos_every_iter or i == 0
+        pos = self._additive_pos() if positions else None
+        rope = (self.rope_cos, self.rope_sin) if self.pos_kind == "rope2d" and positions else None
+        if cfg.sharing == "nested":
             return self._nested_step(state, x if pos is None else x + pos, rope)
 
         h_prev, new = state["h"], {}
@@ -338,7 +342,7 @@ class RecurrentSudoku(nn.Module):
         return self._emit(state, h, new)
 
     def _nested_step(self, state: dict, x: torch.Tensor, rope) -> tuple[dict, torch.Tensor]:
-        core, h, z = self.cores[0], state["h"], state["z"]
+        core, h, z = self.cores[0], state["h"].detach(), state["z"].detach()
         for cycle in range(self.cfg.h_cycles):
             grad = contextlib.nullcontext() if cycle == self.cfg.h_cycles - 1 else torch.no_grad()
             with grad:
@@ -358,16 +362,25 @@ class RecurrentSudoku(nn.Module):
 
     def forward(self, puzzle: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
         """Logits [T, B, C, N] for T = iterations (default: the trained count)."""
+        return self.rollout(puzzle, iterations)[0]
+
+    def rollout(self, puzzle: torch.Tensor, iterations: int | None = None,
+                carried: tuple[torch.Tensor, dict] | None = None) -> tuple[torch.Tensor, dict]:
+        """(logits [T, B, C, N], final state). `carried` = (keep [B] bool, state): rows where keep is
+        true start from that earlier state (a puzzle carried over from the previous batch), the rest
+        from init_state(puzzle)."""
         T = self.cfg.iterations if iterations is None else iterations
         if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
             raise ValueError(f"iterations must be a positive int, got {T!r}")
-        T = int(T)
         state = self.init_state(puzzle)
+        if carried is not None:
+            keep, old = carried
+            state = {k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), old[k].to(v.dtype), v) for k, v in state.items()}
         logits = []
-        for i in range(T):
+        for i in range(int(T)):
             state, out = self.step(state, i)
             logits.append(out)
-        return torch.stack(logits)
+        return torch.stack(logits), state
 
     def _check_puzzle(self, puzzle: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(puzzle) or puzzle.is_floating_point() or puzzle.dtype == torch.bool:
@@ -401,34 +414,12 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def check_config(cfg: ModelConfig, grid_size: int) -> None:
-    """The model-level checks (config.validate does most; build_model may get a bare ModelConfig)."""
+    """config.validate_model's rules (build_model may get a bare ModelConfig), and the grid size."""
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig (cfg.model), got {type(cfg).__name__}")
     if grid_size not in BOX_SHAPES:
-        raise ValueError(f"grid_size {grid_size} is not supported; choose 4, 6 or 9")
-    for key, valid in CHOICES.items():
-        section, name = key.split(".")
-        if section == "model" and getattr(cfg, name) not in valid:
-            raise ValueError(f"{key}: unknown choice {getattr(cfg, name)!r}; choose one of: {', '.join(map(str, valid))}")
-    for name in ("d_model", "n_layers", "n_heads", "d_ff", "iterations", "n_phases", "h_cycles", "l_cycles"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"model.{name} must be positive, got {getattr(cfg, name)}")
-    if not 0 <= cfg.dropout < 1:
-        raise ValueError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
-    if cfg.d_model % cfg.n_heads:
-        raise ValueError(f"model.d_model ({cfg.d_model}) must be divisible by model.n_heads ({cfg.n_heads})")
-    if cfg.block == "attention" and cfg.pos == "rope2d" and (cfg.d_model // cfg.n_heads) % 4:
-        raise ValueError("model.pos=rope2d needs a head dimension divisible by 4 (rows and columns each rotate half)")
-    if cfg.input == "proj_concat" and cfg.d_model < 4:
-        raise ValueError("model.input=proj_concat needs model.d_model >= 4 to split into three projections")
-    if cfg.schedule == "phased" and cfg.iterations % cfg.n_phases:
-        raise ValueError(f"model.iterations ({cfg.iterations}) must be divisible by model.n_phases ({cfg.n_phases})")
-    if cfg.schedule == "nested" and cfg.recurrence != "add":
-        raise ValueError(f"model.schedule=nested carries its own two states; it needs model.recurrence=add, "
-                         f"got {cfg.recurrence!r}")
-    if cfg.h_init == "random" and cfg.input == "encode_once":
-        raise ValueError("model.h_init=random replaces the encoded puzzle, so the puzzle must be re-fed: "
-                         "use model.input=concat, proj_add or proj_concat")
+        raise ValueError(f"grid_size {grid_size} is not supported; choose one of {tuple(BOX_SHAPES)}")
+    validate_model(cfg)
 
 
 def build_model(model_cfg: ModelConfig, grid_size: int) -> RecurrentSudoku:
@@ -437,6 +428,28 @@ def build_model(model_cfg: ModelConfig, grid_size: int) -> RecurrentSudoku:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# --- precision and accuracy, shared by training and evaluation ------------------------------------
+
+def amp_dtype_for(setting: str, device: torch.device) -> torch.dtype | None:
+    """train.dtype -> the autocast dtype, or None for plain fp32: "auto" is bf16 on CUDA, fp32 on CPU."""
+    if setting == "bfloat16" or (setting == "auto" and torch.device(device).type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def blank_accuracy(logits: torch.Tensor, answer: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor:
+    """Per puzzle, the share of its blank cells predicted right [B]; a puzzle with nothing to fill
+    scores 1 (vacuously right). logits [B, C, N], answer and puzzle [B, C]."""
+    blank = puzzle == 0
+    n_blank = blank.sum(1)
+    right = ((logits.argmax(-1) + 1 == answer) & blank).sum(1) / n_blank.clamp(min=1)
+    return torch.where(n_blank > 0, right, torch.ones_like(right))
 
 
 def iteration_loss(logits: torch.Tensor, answer: torch.Tensor, mode: str = "all") -> torch.Tensor:

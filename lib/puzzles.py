@@ -74,7 +74,7 @@ import numpy as np
 from numba import njit
 from tqdm.auto import tqdm
 
-SIZES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+from lib.config import BOX_SHAPES, SIZES
 NEEDS_GUESS = 99
 _INF = 255  # "no best string yet" in the canonical search
 
@@ -104,8 +104,8 @@ class Rating:
 def box_shape(n: int) -> tuple[int, int]:
     """Box shape (rows, cols) of an N x N grid."""
     if n not in SIZES:
-        raise PuzzleError(f"unsupported grid size {n!r}; choose one of 4, 6, 9")
-    return SIZES[n]
+        raise PuzzleError(f"unsupported grid size {n!r}; choose one of {SIZES}")
+    return BOX_SHAPES[n]
 
 
 @functools.lru_cache(maxsize=None)

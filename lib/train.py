@@ -1,8 +1,11 @@
 """Train one run: config -> device -> data -> model (fresh or resumed) -> optimiser -> one loop that
 evaluates and checkpoints every N steps. Variants plug in through the model and the config.
 
-    python -m lib.train --preset cpu-smoke --set train.steps=100 --out outputs/smoke [--resume]
-    torchrun --nproc_per_node 2 -m lib.train ...   # DDP: global batch = per-rank x ranks x grad_accum
+    python -m lib.cli train --preset cpu-smoke --set train.steps=100 --out outputs/smoke [--resume]
+    torchrun --nproc_per_node 2 -m lib.cli train ...   # DDP: global batch = per-rank x ranks x grad_accum
+
+The loop in `_run` reads top to bottom: set the lr; draw the step's batch; `train_step`; stop on a
+non-finite loss; update EMA and curriculum; log; evaluate (`run_eval`); checkpoint (`save_checkpoint`).
 
 A resumed run continues bit-for-bit (on CPU): the batch of step s is drawn from
 np.random.default_rng([seed, s, stage]) over the stage's pool, and the checkpoint holds the model,
@@ -10,7 +13,6 @@ optimiser, EMA, curriculum stage, metric window and torch RNG.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import datetime
@@ -18,23 +20,26 @@ import json
 import logging
 import math
 import os
-import sys
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from lib import data as data_lib
-from lib import puzzles
-from lib.config import RunConfig, make_config, parse_set
-from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng, lr_at
+from lib import files, puzzles
+from lib.config import RunConfig, flatten
+from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng
 from lib.evaluate import at_iteration, evaluate
-from lib.model import build_model, count_params, iteration_loss
+from lib.model import amp_dtype_for, autocast, blank_accuracy, build_model, count_params, iteration_loss
+from lib.provenance import code_identity
+from lib.schedule import lr_at
 
 log = logging.getLogger("lib.train")  # not __name__: under `python -m` that is __main__
 
@@ -68,7 +73,7 @@ def _wants_cuda(cfg: RunConfig) -> bool:
 
 
 def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype | None]:
-    """(device, autocast dtype or None for plain fp32). bf16 autocast + TF32 on CUDA by default."""
+    """(device, autocast dtype or None for plain fp32); TF32 matmuls on CUDA."""
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     if _wants_cuda(cfg):
@@ -80,13 +85,7 @@ def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype
         torch.backends.cudnn.allow_tf32 = True
     else:
         device = torch.device(cfg.train.device.replace("auto", "cpu"))
-    if cfg.train.dtype == "bfloat16" or (cfg.train.dtype == "auto" and device.type == "cuda"):
-        return device, torch.bfloat16
-    return device, None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    return device, amp_dtype_for(cfg.train.dtype, device)
 
 
 @contextlib.contextmanager
@@ -171,16 +170,18 @@ class Batcher:
 # --- optimisation --------------------------------------------------------------------------------
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
-    """AdamW with weight decay on matrices only (not biases, norms, embeddings); SAM around it."""
-    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        skip = p.dim() < 2 or id(p) in embeddings or "emb" in name.lower()
-        (no_decay if skip else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    """AdamW, SAM around it. optim.decay=all decays every parameter, as torch's AdamW does when given
+    model.parameters() (the log); matrices spares biases, norms and embeddings."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optim.decay == "all":
+        groups = [{"params": params, "weight_decay": cfg.optim.weight_decay}]
+    else:
+        embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+        names = {id(p): name for name, p in model.named_parameters()}
+        spared = [p for p in params if p.dim() < 2 or id(p) in embeddings or "emb" in names[id(p)].lower()]
+        decay = [p for p in params if all(p is not q for q in spared)]
+        groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
+                  {"params": spared, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                             fused=device.type == "cuda")
     return SAM(opt, cfg.optim.sam_rho) if cfg.optim.name == "sam" else opt
@@ -232,38 +233,83 @@ class EMA:
             shadow.copy_(live)
 
 
-def make_closure(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, stats: list):
-    """One forward-backward over the step's micro-batches (grads averaged over them and, via DDP,
-    over ranks), then clipping. The first call records (loss, final-iteration cell_acc) in `stats`."""
+def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, ranks: Dist,
+               start: tuple | None = None) -> tuple[float, float, dict | None]:
+    """One optimiser step over the step's micro-batches; returns (mean loss, final-iteration blank-cell
+    accuracy) averaged over ranks, and with train.carry the final model state of the (single)
+    micro-batch started from `start`. SAM calls the closure twice; the first call's figures count."""
     params = [p for g in optimizer.param_groups for p in g["params"]]
+    first: list[torch.Tensor] = []
+    final: list[dict] = []
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=device)
-        acc = torch.zeros((), device=device)
+        total, acc = torch.zeros((), device=device), torch.zeros((), device=device)
         for j, (x, y) in enumerate(zip(xs, ys)):
-            sync = j == len(xs) - 1 or not isinstance(model, DDP)
+            sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
             with (contextlib.nullcontext() if sync else model.no_sync()):
                 with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
-                    logits = model(x)
+                    if cfg.train.carry:
+                        logits, end = model.rollout(x, carried=start)
+                        final[:] = [end]
+                    else:
+                        logits = model(x)
                     loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
                 loss.backward()
             total += loss.detach()
-            if not stats:
+            if not first:
                 with torch.no_grad():
-                    blank = x == 0
-                    right = ((logits[-1].argmax(-1) + 1 == y) & blank).sum(1) / blank.sum(1).clamp(min=1)
-                    acc += right.float().mean() / len(xs)
+                    acc += blank_accuracy(logits[-1], y, x).mean() / len(xs)
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-        if not stats:
-            stats.append(torch.stack([total, acc]))
+        if not first:
+            first.append(torch.stack([total, acc]))
         return total
 
-    return closure
+    optimizer.step(closure)
+    stats = first[0]
+    if ranks.world > 1:
+        dist.all_reduce(stats)
+        stats /= ranks.world
+    loss, acc = stats.tolist()
+    return loss, acc, final[0] if final else None
+
+
+class Carry:
+    """Batch slots that keep an unsolved puzzle, and the model state it ended the step in, for the
+    next step (the log's "Carry Hidden State Across Batches", after nano-trm); a slot whose puzzle
+    was solved takes the step's fresh puzzle. The carried state is detached: gradients stay inside
+    a step."""
+
+    def __init__(self):
+        self.puzzles = self.answers = self.state = None
+
+    def fill(self, fresh_p: torch.Tensor, fresh_a: torch.Tensor):
+        """(puzzles, answers, (carried rows, their state)) of this step's slots, for model.rollout."""
+        if self.state is None:
+            return fresh_p, fresh_a, None
+        keep = ~(self.state["preds"].argmax(-1) + 1 == self.answers).all(1)  # unsolved slots stay
+        p = torch.where(keep[:, None], self.puzzles, fresh_p)
+        a = torch.where(keep[:, None], self.answers, fresh_a)
+        return p, a, (keep, self.state)
+
+    def keep(self, p: torch.Tensor, a: torch.Tensor, state: dict) -> None:
+        self.puzzles, self.answers = p, a
+        self.state = {k: v.detach() for k, v in state.items()}
+
+    def state_dict(self) -> dict | None:
+        return None if self.state is None else {"puzzles": self.puzzles, "answers": self.answers, "state": self.state}
+
+    def load_state_dict(self, d: dict | None) -> None:
+        if d is not None:
+            self.puzzles, self.answers, self.state = d["puzzles"], d["answers"], d["state"]
 
 
 # --- run state, checkpoints, outputs -------------------------------------------------------------
+
+def _empty_window() -> dict:
+    return {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0}
+
 
 @dataclass
 class TrainState:
@@ -273,7 +319,7 @@ class TrainState:
     best_solved: float = -1.0  # overall solved at the trained iteration count
     peak: dict = field(default_factory=dict)  # bucket -> best solved fraction so far
     last_eval: dict = field(default_factory=dict)  # solved / cell_acc / by_iterations of the latest eval
-    window: dict = field(default_factory=lambda: {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0})
+    window: dict = field(default_factory=_empty_window)  # training figures since the last log row
     wall_seconds: float = 0.0  # of earlier segments of a resumed run
 
     def to_dict(self) -> dict:
@@ -287,54 +333,50 @@ class TrainState:
         d["curriculum"] = CurriculumState.from_dict(d["curriculum"])
         return cls(**d)
 
+    def add(self, loss: float, acc: float, puzzles: int, seconds: float) -> None:
+        w = self.window
+        w["loss"], w["cell_acc"], w["n"] = w["loss"] + loss, w["cell_acc"] + acc, w["n"] + 1
+        w["puzzles"], w["seconds"] = w["puzzles"] + puzzles, w["seconds"] + seconds
 
-def atomic_write(path: Path, write) -> None:
-    """write(tmp) then os.replace: a kill mid-write never leaves a half-written file at `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def atomic_save(obj, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    def take_window(self) -> dict:
+        """Mean loss / cell_acc and throughput since the last call, and a fresh window."""
+        w, self.window = self.window, _empty_window()
+        return {"loss": w["loss"] / w["n"], "cell_acc": w["cell_acc"] / w["n"],
+                "puzzles_per_second": w["puzzles"] / max(w["seconds"], 1e-9)}
 
 
-def checkpoint(model, optimizer, ema, state: TrainState, cfg: RunConfig) -> dict:
-    return {
+def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: RunConfig, carry=None) -> None:
+    """Atomically: a kill or a full disk mid-save leaves the previous checkpoint at `path` loadable."""
+    ckpt = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "ema": ema.model.state_dict() if ema else None,
+        "carry": carry.state_dict() if carry else None,
         "state": state.to_dict(),
         "config": cfg.to_dict(),
+        "code": code_identity(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
+    files.atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
-def restore(path: Path, model, optimizer, ema, cfg: RunConfig, device) -> TrainState:
+def restore(path: Path, model, optimizer, ema, carry, cfg: RunConfig, device) -> TrainState:
     ckpt = torch.load(path, map_location=device, weights_only=True)
-    changed = {k for k, v in _flat_config(ckpt["config"]).items() if _flat_config(cfg.to_dict()).get(k) != v}
+    mine = flatten(cfg.to_dict())
+    changed = {k for k, v in flatten(ckpt["config"]).items() if mine.get(k) != v}
     if changed:
         log.warning("resuming with a config that differs from the checkpoint's in: %s", ", ".join(sorted(changed)))
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     if ema is not None:
         ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
+    if carry is not None:
+        carry.load_state_dict(ckpt["carry"])
     torch.set_rng_state(ckpt["torch_rng"].cpu())
     if ckpt["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
     return TrainState.from_dict(ckpt["state"])
-
-
-def _flat_config(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat_config(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
 
 
 class MetricsWriter:
@@ -353,7 +395,7 @@ class MetricsWriter:
                         kept.append(line + "\n")
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # torn last line of a killed run
-        atomic_write_text("".join(kept), path)
+        files.write_text(path, "".join(kept))
         self.file = open(path, "a")
 
     def write(self, step: int, split: str, metric: str, value: float, bucket: str = "all", iterations=None):
@@ -384,7 +426,60 @@ def make_summary(cfg: RunConfig, state: TrainState, status: str, params: int, de
         "final_cell_acc": pct(last.get("cell_acc", {})),
         "eval_iterations": {k: pct(v) for k, v in last.get("by_iterations", {}).items()},
         "device": str(device),
+        "code": code_identity(),
     }
+
+
+# --- evaluation during training ------------------------------------------------------------------
+
+@dataclass
+class EvalResult:
+    solved: dict  # bucket -> solved fraction at the trained iteration count
+    cell_acc: dict  # bucket -> blank-cell accuracy at the trained count
+    by_iterations: dict  # str(count) -> {bucket: solved}
+    per_puzzle: pd.DataFrame  # lib.evaluate.evaluate's per-puzzle frame, tagged with the trained count
+
+
+def run_eval(model, test, cfg: RunConfig, device, amp_dtype, metrics: MetricsWriter, step: int) -> EvalResult:
+    """Evaluate once to the largest count; log solved and cell_acc at every reported count."""
+    trained = cfg.model.iterations
+    counts = eval_counts(cfg)
+    curves, per_puzzle = evaluate(model, test, max(counts), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
+    for k in counts:
+        for metric in ("solved", "cell_acc"):
+            for bucket, value in at_iteration(curves, k, metric).items():
+                metrics.write(step, "test", metric, value, bucket, iterations=k)
+    per_puzzle["trained_iterations"] = trained
+    return EvalResult(at_iteration(curves, trained), at_iteration(curves, trained, "cell_acc"),
+                      {str(k): at_iteration(curves, k) for k in counts}, per_puzzle)
+
+
+def eval_counts(cfg: RunConfig) -> list[int]:
+    return sorted(set(cfg.eval.iterations) | {cfg.model.iterations})  # the trained count is always reported
+
+
+def record_eval(state: TrainState, result: EvalResult, step: int) -> bool:
+    """Fold an evaluation into the run state; True when it is the best so far."""
+    state.last_eval = {"step": step, "solved": result.solved, "cell_acc": result.cell_acc,
+                       "by_iterations": result.by_iterations}
+    state.peak = {b: max(v, state.peak.get(b, -1.0)) for b, v in result.solved.items()}
+    log.info("eval step %d: solved %s", step, {b: f"{100 * v:.1f}%" for b, v in result.solved.items()})
+    best = result.solved["all"] > state.best_solved
+    if best:
+        state.best_solved = result.solved["all"]
+    return best
+
+
+# --- test-only fault injection -------------------------------------------------------------------
+# The fault tests set these in a child process's environment: die with SIGKILL once step N has
+# finished (checkpoint included, if one was due), or report a NaN loss at step N.
+KILL_AT_STEP = "SUDOKU_TEST_KILL_AT_STEP"
+NAN_AT_STEP = "SUDOKU_TEST_NAN_AT_STEP"
+
+
+def _fault_step(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -407,79 +502,36 @@ def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) 
 
 def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, device, amp_dtype) -> dict:
     t_segment = time.time()
-    per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
-    if rem:
-        raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
-                         f"x train.grad_accum ({cfg.train.grad_accum})")
+    per_rank = micro_batch_size(cfg, ranks)
     log.info("config preset=%s variant=%s out=%s device=%s dtype=%s ranks=%d",
-             cfg.preset, cfg.variant, out, device, amp_dtype or torch.float32, ranks.world)
+             cfg.preset, cfg.variant, files.relative(out), device, amp_dtype or torch.float32, ranks.world)
     if ranks.main:
-        cfg.to_json(out / "config.json")
+        files.write_json(out / "config.json", {**cfg.to_dict(), "code": code_identity()})
+    curriculum, batcher, test = prepare_data(cfg, ranks, progress, device)
 
-    # data
-    splits = load_data(cfg, ranks, progress)
-    train_puzzles, train_answers = data_lib.to_arrays(splits.train)
-    curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
-    for s in range(curriculum.n_stages):
-        log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
-    batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, device)
-    test = eval_subset(splits.test, cfg.eval.max_puzzles)
-    log.info("data: %d train puzzles, %d test puzzles", len(train_puzzles), len(test))
-
-    # model, fresh or resumed
+    # model, optimiser and state, fresh or resumed
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, cfg.data.grid_size).to(device)
     params = count_params(model)
     optimizer = make_optimizer(model, cfg, device)
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-    state = TrainState(curriculum=curriculum.start())
+    carry = Carry() if cfg.train.carry else None
     last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
-    resumed = resume and last_path.exists()
-    if resumed:
-        state = restore(last_path, model, optimizer, ema, cfg, device)
-        log.info("resumed from %s at step %d (stage %d)", last_path, state.step, state.curriculum.stage)
-    elif resume:
-        log.info("resume requested but %s does not exist; starting fresh", last_path)
-    if not resumed and ranks.main:  # a fresh start must not leave an older run's results to be mistaken for its own
-        for stale in [last_path, best_path, out / "eval.parquet", out / "summary.json"]:
-            stale.unlink(missing_ok=True)
+    state, resumed = start_state(cfg, out, resume, curriculum, model, optimizer, ema, carry, device, ranks)
     metrics = MetricsWriter(out / "metrics.jsonl", cfg.train.seed, state.step if resumed else None, ranks.main)
     log.info("parameters: %d", params)
     if progress:
-        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; logs in {out / 'train.log'}")
-
+        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; "
+                   f"logs in {files.relative(out / 'train.log')}")
     train_model = torch.compile(model) if cfg.train.compile else model
     if ranks.world > 1:
         train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
-    eval_model = ema.model if ema else model
-    trained_its = cfg.model.iterations
-    eval_counts = sorted(set(cfg.eval.iterations) | {trained_its})  # the trained count is always reported
-    eval_its = max(eval_counts)
-    last_ckpt_step = state.step if resumed else None
+    last_good = state.step if resumed else None
+    kill_at, nan_at = _fault_step(KILL_AT_STEP), _fault_step(NAN_AT_STEP)
 
-    def run_eval(step: int, final: bool) -> None:
-        curves, per_puzzle = evaluate(eval_model, test, eval_its, cfg.eval.batch_size, device)
-        solved, cell_acc = at_iteration(curves, trained_its), at_iteration(curves, trained_its, "cell_acc")
-        for k in eval_counts:
-            for metric in ("solved", "cell_acc"):
-                for bucket, value in at_iteration(curves, k, metric).items():
-                    metrics.write(step, "test", metric, value, bucket, iterations=k)
-        state.last_eval = {"step": step, "solved": solved, "cell_acc": cell_acc,
-                           "by_iterations": {str(k): at_iteration(curves, k) for k in eval_counts}}
-        state.peak = {b: max(v, state.peak.get(b, -1.0)) for b, v in solved.items()}
-        log.info("eval step %d: solved %s", step, {b: f"{100 * v:.1f}%" for b, v in solved.items()})
-        if ranks.main and solved["all"] > state.best_solved:
-            state.best_solved = solved["all"]
-            atomic_save(checkpoint(model, optimizer, ema, state, cfg), best_path)
-        if final and ranks.main:
-            per_puzzle["trained_iterations"] = trained_its
-            atomic_write(out / "eval.parquet", lambda tmp: per_puzzle.to_parquet(tmp, index=False))
-
-    # the loop
     status = "complete"
-    bar = tqdm(total=cfg.train.steps, initial=state.step, disable=not progress,
-               mininterval=float(os.environ.get("TQDM_MININTERVAL", 2.0)),
-               dynamic_ncols=True, desc=f"{cfg.variant}")
+    bar = tqdm(total=cfg.train.steps, initial=state.step, disable=not progress, dynamic_ncols=True,
+               mininterval=float(os.environ.get("TQDM_MININTERVAL", 2.0)), desc=cfg.variant)
     try:
         while state.step < cfg.train.steps:
             t0 = time.perf_counter()
@@ -488,52 +540,41 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
             for group in optimizer.param_groups:
                 group["lr"] = lr
             p, a = batcher(curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage), cfg.train.batch_size)
+            p, a, start = carry.fill(p, a) if carry else (p, a, None)
             mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
-            xs, ys = p[mine].split(per_rank), a[mine].split(per_rank)
-            stats: list = []
-            optimizer.step(make_closure(train_model, optimizer, xs, ys, cfg, device, amp_dtype, stats))
-            if ranks.world > 1:
-                dist.all_reduce(stats[0])
-                stats[0] /= ranks.world
-            loss, acc = stats[0].tolist()
+            loss, acc, end = train_step(train_model, optimizer, p[mine].split(per_rank), a[mine].split(per_rank),
+                                        cfg, device, amp_dtype, ranks, start)
+            if step == nan_at:
+                loss = float("nan")
             if not math.isfinite(loss):
                 status = "diverged"
-                where = f"{last_path} (step {last_ckpt_step})" if last_ckpt_step is not None else "none (no checkpoint written yet)"
-                message = f"diverged: non-finite loss ({loss}) at step {step}; stopping. Last good checkpoint: {where}"
-                log.error(message)
-                if progress:
-                    tqdm.write(message)
+                report_divergence(loss, step, last_path, last_good, progress)
                 break
+            if carry:
+                carry.keep(p, a, end)
             if ema is not None:
                 ema.update(model)
             state.curriculum = curriculum.update(cur, step, loss)
             state.step += 1
-            w = state.window
-            w["loss"] += loss
-            w["cell_acc"] += acc
-            w["n"] += 1
-            w["puzzles"] += cfg.train.batch_size
-            w["seconds"] += time.perf_counter() - t0
+            state.add(loss, acc, cfg.train.batch_size, time.perf_counter() - t0)
             bar.update(1)
 
             if state.step % cfg.train.log_every == 0:
-                values = {"loss": w["loss"] / w["n"], "lr": lr, "cell_acc": w["cell_acc"] / w["n"],
-                          "puzzles_per_second": w["puzzles"] / max(w["seconds"], 1e-9), "stage": cur.stage}
-                for metric, value in values.items():
-                    metrics.write(state.step, "train", metric, value)
-                log.info("step %d: %s", state.step, " ".join(f"{k}={v:.4g}" for k, v in values.items()))
-                state.window = {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0}
-                solved = state.last_eval.get("solved", {}).get("all")
-                bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{lr:.2e}",
-                                solved="-" if solved is None else f"{100 * solved:.1f}%")
+                log_training(metrics, state, lr, cur.stage, bar)
             final = state.step == cfg.train.steps
             if ranks.main and (state.step % cfg.train.eval_every == 0 or final):
-                run_eval(state.step, final)
+                result = run_eval(ema.model if ema else model, test, cfg, device, amp_dtype, metrics, state.step)
+                if record_eval(state, result, state.step):
+                    save_checkpoint(best_path, model, optimizer, ema, state, cfg, carry)
+                if final:
+                    write_eval(out, result, ema, model, test, cfg, device, amp_dtype)
             if ranks.main and (state.step % cfg.train.checkpoint_every == 0 or final):
                 state.wall_seconds += time.time() - t_segment
                 t_segment = time.time()
-                atomic_save(checkpoint(model, optimizer, ema, state, cfg), last_path)
-                last_ckpt_step = state.step
+                save_checkpoint(last_path, model, optimizer, ema, state, cfg, carry)
+                last_good = state.step
+            if state.step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
     finally:
         bar.close()
         metrics.close()
@@ -543,31 +584,74 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
     if not ranks.main:
         return {}
     summary = make_summary(cfg, state, status, params, device, state.wall_seconds + time.time() - t_segment)
-    atomic_write_text(json.dumps(summary, indent=2), out / "summary.json")
+    files.write_json(out / "summary.json", summary)
     log.info("%s after %d steps: final solved %s", status, state.step, summary["final"])
     return summary
 
 
-# --- command line --------------------------------------------------------------------------------
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.train", description="Train one run.")
-    parser.add_argument("--preset", default="cpu-quick")
-    parser.add_argument("--variant", default="baseline")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, repeatable: --set train.steps=100 --set optim.lr=1e-3")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    cfg = make_config(args.preset, args.variant, parse_set(args.overrides))
-    try:
-        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    return 0 if summary.get("status", "complete") == "complete" else 1
+def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
+    if cfg.train.carry and ranks.world > 1:
+        raise ValueError("train.carry keeps its slots in one process; run it without torchrun")
+    per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
+    if rem:
+        raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
+                         f"x train.grad_accum ({cfg.train.grad_accum})")
+    return per_rank
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def prepare_data(cfg: RunConfig, ranks: Dist, progress: bool, device):
+    """(curriculum over the train split, batch maker, test set) for a run."""
+    splits = load_data(cfg, ranks, progress)
+    train_puzzles, train_answers = data_lib.to_arrays(splits.train)
+    curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
+    for s in range(curriculum.n_stages):
+        log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
+    batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, device)
+    test = eval_subset(splits.test, cfg.eval.max_puzzles)
+    log.info("data: %d train puzzles, %d test puzzles", len(train_puzzles), len(test))
+    return curriculum, batcher, test
+
+
+def start_state(cfg: RunConfig, out: Path, resume: bool, curriculum, model, optimizer, ema, carry, device,
+                ranks: Dist) -> tuple[TrainState, bool]:
+    """The resumed state from checkpoints/last.pt, or a fresh one (clearing an older run's outputs)."""
+    last_path = out / "checkpoints" / "last.pt"
+    if resume and last_path.exists():
+        state = restore(last_path, model, optimizer, ema, carry, cfg, device)
+        log.info("resumed from %s at step %d (stage %d)", files.relative(last_path), state.step, state.curriculum.stage)
+        return state, True
+    if resume:
+        log.info("resume requested but %s does not exist; starting fresh", files.relative(last_path))
+    if ranks.main:  # a fresh start must not leave an older run's results to be mistaken for its own
+        for stale in [last_path, out / "checkpoints" / "best.pt", out / "eval.parquet", out / "summary.json"]:
+            stale.unlink(missing_ok=True)
+    return TrainState(curriculum=curriculum.start()), False
+
+
+def log_training(metrics: MetricsWriter, state: TrainState, lr: float, stage: int, bar) -> None:
+    values = {**state.take_window(), "lr": lr, "stage": stage}
+    for metric in ("loss", "lr", "cell_acc", "puzzles_per_second", "stage"):
+        metrics.write(state.step, "train", metric, values[metric])
+    log.info("step %d: %s", state.step, " ".join(f"{k}={values[k]:.4g}" for k in
+                                                  ("loss", "lr", "cell_acc", "puzzles_per_second", "stage")))
+    solved = state.last_eval.get("solved", {}).get("all")
+    bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{lr:.2e}", solved="-" if solved is None else f"{100 * solved:.1f}%")
+
+
+def report_divergence(loss: float, step: int, last_path: Path, last_good: int | None, progress: bool) -> None:
+    where = f"{files.relative(last_path)} (step {last_good})" if last_good is not None else "none (no checkpoint written yet)"
+    message = f"diverged: non-finite loss ({loss}) at step {step}; stopping. Last good checkpoint: {where}"
+    log.error(message)
+    if progress:
+        tqdm.write(message)
+
+
+def write_eval(out: Path, result: EvalResult, ema, model, test, cfg: RunConfig, device, amp_dtype) -> None:
+    """eval.parquet of the final evaluation. An EMA run also evaluates its live weights, so the two
+    can be compared puzzle by puzzle, as the log did ("EMA on Cosine LR (Retest)")."""
+    frame = result.per_puzzle
+    if ema is not None:
+        curves, live = evaluate(model, test, max(eval_counts(cfg)), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
+        live["trained_iterations"] = cfg.model.iterations
+        frame = pd.concat([frame.assign(weights="ema"), live.assign(weights="live")], ignore_index=True)
+    files.atomic_write(out / "eval.parquet", lambda tmp: frame.to_parquet(tmp, index=False))

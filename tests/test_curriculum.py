@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lib.config import make_config
-from lib.curriculum import (Curriculum, CurriculumState, batch_indices, batch_rng, lr_at, phase_bounds,
+from lib.schedule import lr_at
+from lib.curriculum import (Curriculum, CurriculumState, batch_indices, batch_rng, phase_bounds,
                             plateaued, stage_pools)
 
 

@@ -141,7 +141,7 @@ def test_load_run_reads_a_run_folder_and_skips_a_torn_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 2')
     run = load_run(tmp_path)
     assert run.config["model"]["iterations"] == cfg.model.iterations and run.run_config == cfg
-    assert run.summary == {} and run.evals is None and run.eval is None
+    assert run.summary == {} and run.evals is None
     assert len(run.metrics) == 1 and run.metrics.value.item() == 1.0
     pd.DataFrame({"puzzle": [0], "iteration": [1]}).to_parquet(tmp_path / "eval.parquet")
     (tmp_path / "summary.json").write_text(json.dumps({"status": "complete"}))

@@ -17,7 +17,7 @@ import torch
 import lib.train as train_mod
 from lib import puzzles
 from lib.config import make_config, parse_set
-from lib.curriculum import lr_at
+from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
 from lib.model import build_model
 from lib.train import EMA, SAM, Batcher, make_optimizer, train
