@@ -63,12 +63,12 @@ def _cmd_train(args) -> None:
 
 def _cmd_variants(args) -> None:
     width = max(map(len, VARIANTS))
-    for name, (description, _) in VARIANTS.items():
+    for name, variant in VARIANTS.items():
         try:
             changes = ", ".join(f"{k}={v}" for k, v in resolved_overrides(args.preset, name).items()) or "-"
         except ConfigError as e:
             changes = f"not valid at {args.preset}: {e}"
-        print(f"{name:<{width}}  {description}  [{changes}]")
+        print(f"{name:<{width}}  {variant.description}  [{changes}]")
 
 
 def _cmd_sweep(args) -> None:
