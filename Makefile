@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PRESET ?= cpu-quick
 
-.PHONY: run test lab check-report bench index clean-outputs
+.PHONY: run test test-fast lab check-report bench index clean-outputs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	$(PY) -m lib.workbook run notebooks/01_baseline.ipynb -p preset $(PRESET)
+	$(PY) -m lib.cli run notebooks/01_baseline.ipynb -p preset $(PRESET)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (notebook runs, sweeps): for a quick loop while editing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
@@ -36,7 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_memory.py
 
 index: $(STAMP)
-	$(PY) -m lib.workbook index
+	$(PY) -m lib.cli index
 
 # The claim checker (issue 9): every variant the claims need, at $(PRESET) with seeds 0-2, through the sweep runner
 # (finished runs are skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and
@@ -46,4 +50,4 @@ findings: WORKERS ?= 2
 findings: THREADS ?= 1
 findings: $(STAMP)
 	$(PY) -m lib.findings sweep --grid findings/$(PRESET)-grid.yaml --workers $(WORKERS) --threads $(THREADS) -o findings/$(PRESET).parquet
-	$(PY) -m lib.workbook run notebooks/10_findings.ipynb -p preset $(PRESET)
+	$(PY) -m lib.cli run notebooks/10_findings.ipynb -p preset $(PRESET)

@@ -1,4 +1,4 @@
-"""Seaborn figures for the notebooks. Each takes tidy frames (lib.workbook.Results) and returns a Figure."""
+"""Seaborn figures for the notebooks. Each takes tidy frames (lib.results.Results) and returns a Figure."""
 from __future__ import annotations
 
 import matplotlib
@@ -12,13 +12,6 @@ import seaborn as sns
 from lib.config import bucket_order
 
 sns.set_theme(style="whitegrid", context="notebook")
-
-
-def scale_label(cfg: dict) -> str:
-    """Which scale a figure comes from, for titles: '6x6 generated, by deduction_depth (cpu-quick)'."""
-    d = cfg["data"]
-    n = d["grid_size"]
-    return f"{n}x{n} {d['source']}, buckets by {d['bucket_by']} ({cfg['preset']}, {cfg['model']['iterations']} iterations)"
 
 
 def _bucket_order(df: pd.DataFrame) -> list[str]:

@@ -1,6 +1,6 @@
 """Sweeps: one notebook over a grid of parameters (variants x seeds x anything), each a separate run.
 
-    python -m lib.workbook sweep notebooks/05_curriculum.ipynb --grid grid.yaml --workers 2
+    python -m lib.cli sweep notebooks/05_curriculum.ipynb --grid grid.yaml --workers 2
 
 grid.yaml maps notebook parameters to lists of values; the product is taken. `variant:` and `seed:` are
 shorthands that become one-element `variants` / `seeds` lists on notebooks that take lists. A `fixed:`
@@ -24,9 +24,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lib import files, runner
 from lib.config import ConfigError
+from lib.workbook import OUTPUTS, family_of
 
-log = logging.getLogger("sweep")
+log = logging.getLogger("lib.sweep")
 
 
 def expand_grid(grid: dict, notebook_params: dict) -> list[dict]:
@@ -67,11 +69,9 @@ def job_name(sweep: str, params: dict, fixed: dict) -> str:
 
 def run_job(notebook: str, params: dict, name: str, out_root: str | None) -> dict:
     """One sweep cell: a normal notebook run. Runs in a worker process or a Slurm job."""
-    from lib import workbook
-
     try:
-        run = workbook.run_notebook(notebook, params, name=name, out_root=Path(out_root) if out_root else None)
-        return {"name": name, "status": "complete", "run": str(run), "error": ""}
+        run = runner.run_notebook(notebook, params, name=name, out_root=Path(out_root) if out_root else None)
+        return {"name": name, "status": "complete", "run": files.relative(run), "error": ""}
     except Exception as e:  # isolate: the sweep records the failure and goes on
         return {"name": name, "status": "failed", "run": "", "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=3)}
@@ -79,32 +79,30 @@ def run_job(notebook: str, params: dict, name: str, out_root: str | None) -> dic
 
 def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, executor: str = "local",
               name: str | None = None, out_root: Path | None = None, slurm: dict | None = None) -> pd.DataFrame:
-    from lib import workbook
-
     notebook = Path(notebook)
     grid = yaml.safe_load(Path(grid_path).read_text()) or {}
     if not isinstance(grid, dict):
         raise ConfigError(f"{grid_path}: a grid must be a YAML mapping of parameter -> list of values")
-    jobs = expand_grid(grid, workbook.notebook_parameters(notebook))
+    jobs = expand_grid(grid, runner.notebook_parameters(notebook))
     sweep = name or Path(grid_path).stem
     fixed = grid.get("fixed", {}) or {}
-    root = Path(out_root or workbook.OUTPUTS)
-    family_dir = root / workbook.family_of(notebook)
+    root = Path(out_root or OUTPUTS)
+    family_dir = root / family_of(notebook)
 
     todo, rows = [], []
     for params in jobs:
         jname = job_name(sweep, params, fixed)
-        done = workbook.read_json(family_dir / jname / "summary.json", {}).get("status") == "complete"
+        done = files.read_json(family_dir / jname / "summary.json", {}).get("status") == "complete"
         if done:
-            rows.append({"name": jname, "status": "skipped (finished)", "run": str(family_dir / jname), "error": ""})
+            rows.append({"name": jname, "status": "skipped (finished)", "run": files.relative(family_dir / jname), "error": ""})
         else:
             todo.append((str(notebook), params, jname, str(root)))
     log.info("sweep %s: %d runs, %d to do", sweep, len(jobs), len(todo))
     rows += _execute(todo, workers, executor, root / "sweeps" / sweep, slurm or {})
 
     table = pd.DataFrame(rows)
-    workbook.write_json_atomic(root / "sweeps" / sweep / "sweep.json", table.to_dict(orient="records"))
-    workbook.refresh_index(root)
+    files.write_json(root / "sweeps" / sweep / "sweep.json", table.to_dict(orient="records"))
+    runner.refresh_index(root)
     failed = table[table.status == "failed"]
     if len(failed):
         log.error("sweep %s: %d failed: %s", sweep, len(failed), "; ".join(failed.name + ": " + failed.error))

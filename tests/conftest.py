@@ -1,6 +1,27 @@
+import atexit
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
 
 # Tests never reach a hub; the real hub code paths are exercised on local files in the hub's format.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
+# Nothing a test does may read or fill the repository's puzzle cache: set before lib.data reads it at import.
+os.environ["SUDOKU_WORKBOOK_CACHE"] = tempfile.mkdtemp(prefix="sudoku-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SUDOKU_WORKBOOK_CACHE"], ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_cache(tmp_path_factory, monkeypatch):
+    """Every test gets an empty puzzle cache of its own, in this process and in any notebook kernel or worker
+    it starts (they inherit the environment)."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SUDOKU_WORKBOOK_CACHE", str(cache))
+    if "lib.data" in sys.modules:
+        monkeypatch.setattr(sys.modules["lib.data"], "CACHE_DIR", Path(cache))
+    return cache

@@ -4,10 +4,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import workbook
+from lib import files, runner
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))  # the experiment families; findings reads their runs
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -16,30 +18,42 @@ def out_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_with_cpu_smoke(path, out_root):
-    run = workbook.run_notebook(path, {"preset": "cpu-smoke", "seeds": [0], "reuse": False}, name="smoke",
-                                out_root=out_root)
-    summary = workbook.read_json(run / "summary.json")
+def test_notebook_runs_with_cpu_smoke(path, out_root, capsys):
+    run = runner.run_notebook(path, {"preset": "cpu-smoke", "seeds": [0], "reuse": False}, name="smoke",
+                              out_root=out_root)
+    summary = files.read_json(run / "summary.json")
     assert summary["status"] == "complete"
     assert summary["solved_final"], "no headline metrics"
+    assert set(summary["params"]) == set(runner.notebook_parameters(path)), "finish() got every parameter"
     for report in ("report.html", "report-noinput.html"):
         text = (run / report).read_text()
         assert "data:image/png;base64" in text, f"{report} has no figure"
         assert "solved % (final)" in text, f"{report} has no per-rating table"
+        assert "without encryption" not in text
     nb = nbformat.read(str(run / path.name), as_version=4)
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert figures >= 2
     assert (run / "run.log").stat().st_size > 0
     assert run.name in (out_root / "index.html").read_text()
+    progress = capsys.readouterr().err
+    assert f"[{run.parent.name}/smoke] cell " in progress, "the terminal shows which cell runs"
+    assert "without encryption" not in progress
 
 
-def test_failed_run_keeps_its_notebook_and_is_marked(out_root):
-    nb = REPO / "notebooks" / "01_baseline.ipynb"
-    with pytest.raises(RuntimeError, match="unknown variant 'no-such-variant'"):
-        workbook.run_notebook(nb, {"preset": "cpu-smoke", "variant": "no-such-variant"}, name="broken", out_root=out_root)
-    run = out_root / "baseline" / "broken"
-    executed = nbformat.read(str(run / nb.name), as_version=4)
+def test_failed_run_keeps_its_notebook_and_is_marked(tmp_path):
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell('message: str = "boom"  # what to raise', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise ValueError(message)")]
+    notebook = tmp_path / "07_broken.ipynb"
+    nbformat.write(nb, str(notebook))
+    with pytest.raises(runner.NotebookFailed, match="ValueError: kaboom"):
+        runner.run_notebook(notebook, {"message": "kaboom"}, name="broken", out_root=tmp_path / "out",
+                            progress=False)
+    run = tmp_path / "out" / "broken" / "broken"
+    executed = nbformat.read(str(run / notebook.name), as_version=4)
     assert any(o.get("output_type") == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert workbook.read_json(run / "summary.json")["status"] == "failed"
-    assert "broken" in (out_root / "index.html").read_text() and "failed" in (out_root / "index.html").read_text()
+    assert files.read_json(run / "summary.json")["status"] == "failed"
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "broken" in index and "failed" in index and "kaboom" in index
     assert (run / "report.html").exists()
