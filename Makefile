@@ -32,7 +32,7 @@ lab: $(STAMP)
 # Screenshot of the newest HTML report in headless Chromium (Debian's chromium package).
 check-report: $(STAMP)
 	@command -v chromium >/dev/null || { echo "installing Debian chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-	$(PY) -m lib.workbook screenshot
+	$(PY) -m lib.cli screenshot
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

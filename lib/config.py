@@ -298,7 +298,7 @@ VARIANTS: dict[str, Variant] = {
                              "log 71.4%", "New Baseline: 2.7M Sudoku-Extreme",
                              {**_SAM_ERA, "train.batch_size": 512, "optim.lr": 1e-3}, family="scale"),
     # iterations and supervision
-    "no-iteration": Variant(f"a single forward pass on the original model; log 0 solved (64.3% cells)",
+    "no-iteration": Variant("a single forward pass on the original model; log 0 solved (64.3% cells)",
                             "Ablation: No Iteration", {"model.iterations": 1}, base="original", family="iterations"),
     "final-only-loss": Variant("loss on the final iteration only, original model; log 428 vs 643 solved",
                                "Ablation: No Intermediate Supervision", {"model.loss": "final"}, base="original",
@@ -338,7 +338,7 @@ VARIANTS: dict[str, Variant] = {
                          "Normalized Prediction Residuals (TRM-style)", {"model.pred_update": "norm_residual"},
                          family="architecture"),
     # positions
-    "pos-none": Variant(f"no positional information, original model; log 409 vs 643 solved",
+    "pos-none": Variant("no positional information, original model; log 409 vs 643 solved",
                         "Ablation: No Sudoku Positional Encoding", {"model.pos": "none"}, base="original",
                         family="architecture"),
     "pos-sinusoidal": Variant("1D sinusoidal positions over the flattened grid, original model; log 0 solved",
@@ -407,9 +407,9 @@ VARIANTS: dict[str, Variant] = {
     # batch size
     "bs-128": Variant(f"batch 128 on the original model (the log's first batch size); {_EARLY}; log 537 final / "
                       "679 peak of 1K", "Batch Size Scaling", {"train.batch_size": 128}, base="original", family="scale"),
-    "bs-256": Variant(f"batch 256, original model; log 833 / 897 of 1K", "Batch Size Scaling",
+    "bs-256": Variant("batch 256, original model; log 833 / 897 of 1K", "Batch Size Scaling",
                       {"train.batch_size": 256}, base="original", family="scale"),
-    "bs-512": Variant(f"batch 512, original model; log 672 / 866 of 1K", "Batch Size Scaling",
+    "bs-512": Variant("batch 512, original model; log 672 / 866 of 1K", "Batch Size Scaling",
                       {"train.batch_size": 512}, base="original", family="scale"),
     "bs-2048": Variant("batch 2048, lr 1e-3, on the 2.7M/SAM base; log 73.7%", "Batch Size Scaling on Sudoku-Extreme",
                        {"train.batch_size": 2048, "optim.lr": 1e-3}, base="extreme-bs512", family="scale"),

@@ -14,6 +14,7 @@ CACHE_DIR as memory-mapped Arrow files, so rating a large file or generating a p
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import dataclasses
@@ -380,29 +381,53 @@ def _load_file(path, progress: bool = True) -> datasets.Dataset:
     if not path.is_file():
         raise FileNotFoundError(f"puzzle source {str(path)!r} is not a file; sources are 'sudoku-extreme', "
                                 f"'generated' or a path to a CSV or text file")
-    with open(path, encoding="utf-8") as f:
+    _check_utf8(path)
+    with open(path, encoding="utf-8-sig") as f:
         first = next((line for line in f if line.strip() and not line.lstrip().startswith("#")), "")
     build = _build_csv if "," in first else _build_text  # a CSV header always has a comma, a puzzle never
     return _cached("file", _file_id(path), lambda: build(path, progress))
 
 
+def _check_utf8(path: Path, chunk: int = 1 << 24) -> None:
+    """A PuzzleError naming the line of the first byte that is not UTF-8 (read in chunks: files may be big)."""
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as e:
+                where = line + block[:e.start].count(b"\n")
+                raise PuzzleError(f"{path} line {where}: not UTF-8 text (byte 0x{block[e.start]:02x})") from None
+            if not block:
+                return
+            line += block.count(b"\n")
+
+
 def _first_bad_csv_line(path: Path) -> str:
     """pyarrow's CSV errors don't say where; find the first row with a wrong field count."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
-        header = next(rows, [])
-        for row in rows:
-            if row and len(row) != len(header):
-                return f" (line {rows.line_num}: {len(row)} fields, the header has {len(header)})"
+        try:
+            header = next(rows, [])
+            for row in rows:
+                if row and len(row) != len(header):
+                    return f" (line {rows.line_num}: {len(row)} fields, the header has {len(header)})"
+        except csv.Error as e:
+            return f" (line {rows.line_num}: {e})"
     return ""
 
 
 def _read_csv(path: Path) -> pa.Table:
     strings = {c: pa.string() for c in ("source", "question", "answer", "quizzes", "solutions")}
     try:
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={**strings, "rating": pa.int64()}))
+        t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={**strings, "rating": pa.int64()}))
     except pa.ArrowInvalid as e:
         raise PuzzleError(f"{path}: {e}{_first_bad_csv_line(path)}") from None
+    repeated = sorted({c for c in t.column_names if t.column_names.count(c) > 1})
+    if repeated:
+        raise PuzzleError(f"{path} line 1: the header repeats column(s) {', '.join(repeated)}")
+    return t
 
 
 def _build_csv(path: Path, progress: bool) -> pa.Table:
@@ -432,7 +457,7 @@ def _build_text(path: Path, progress: bool) -> pa.Table:
     they have no single answer to train on.
     """
     lines, numbers = [], []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first puzzle
         for number, line in enumerate(f, 1):
             fields = line.split("#", 1)[0].split()
             if fields:

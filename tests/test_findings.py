@@ -259,26 +259,26 @@ def test_smoke_runs_never_write_the_repository_findings(tmp_path):
 # --- the notebook --------------------------------------------------------------------------------
 
 def test_findings_notebook_renders_the_fixture(tmp_path):
-    from lib import workbook
+    from lib import runner
 
     md = tmp_path / "FINDINGS.md"
-    run = workbook.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
+    run = runner.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
                                 {"results_path": str(FIXTURE), "findings_md": str(md), "n_boot": 200},
                                 name="fixture", out_root=tmp_path / "outputs")
     text = md.read_text()
     assert "holds" in text and "not run" in text and "tests/fixtures/findings-cpu-smoke.parquet" in text
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["verdicts"]["not run"] < len(CLAIMS)
-    assert set(summary["params"]) == set(workbook.notebook_parameters(REPO / "notebooks" / "10_findings.ipynb"))
+    assert set(summary["params"]) == set(runner.notebook_parameters(REPO / "notebooks" / "10_findings.ipynb"))
     assert {"baseline:all", "no-iteration:1"} <= set(summary["solved_final"])
     assert "data:image/png;base64" in (run / "report-noinput.html").read_text()
 
 
 def test_findings_notebook_without_results_says_not_run(tmp_path):
-    from lib import workbook
+    from lib import runner
 
     md = tmp_path / "FINDINGS.md"
-    workbook.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
+    runner.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
                           {"results_path": str(tmp_path / "missing.parquet"), "findings_md": str(md)},
                           name="empty", out_root=tmp_path / "outputs")
     assert f"**0 holds, 0 reversed, 0 inconclusive, {len(CLAIMS)} not run.**" in md.read_text()

@@ -5,12 +5,11 @@ puzzles, empty, huge, non-UTF-8) must either load correctly or raise the project
 naming the source (and the row or line when one row is at fault). Any other exception, or a hang (the
 suite-wide timeout), fails. About 11,000 cases in total, most of them strings: files are slower.
 """
-import csv
 import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lib import data, puzzles
@@ -20,13 +19,6 @@ STRING_CASES = 10_000
 FILE_CASES = 300
 FUZZ = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
-# Bugs this fuzzing found in lib/data.py. Each is pinned by a test at the end marked xfail(strict=True): once
-# it is fixed that test passes, pytest reports it, and its entry here and its marker must go.
-KNOWN_BUGS = {
-    "a non-UTF-8 file raises UnicodeDecodeError": UnicodeDecodeError,
-    "a CSV header that repeats a column raises KeyError from Arrow": KeyError,
-    "a bad CSV with a field over 128 KiB raises csv.Error while looking for the bad line": csv.Error,
-}
 
 
 def _valid(n: int, count: int):
@@ -185,18 +177,14 @@ def test_load_puzzles_loads_valid_rows_and_names_the_file_and_line_otherwise(kin
             assert 1 <= int(number) <= lines, f"{message} names a line the file does not have"
         event(f"{kind}: refused")
         return
-    except tuple(KNOWN_BUGS.values()):
-        assume(False)  # reported; pinned by the xfail tests below
     event(f"{kind}: loaded")
     for question, answer in zip(ds["question"], ds["answer"]):
         q, a = puzzles.parse(question), puzzles.parse(answer)
         assert (a > 0).all() and valid_sudoku(a) and ((q == 0) | (q == a)).all(), "a loaded answer solves its puzzle"
 
 
-# --- the bugs found (lib/data.py) --------------------------------------------------------------
+# --- the bugs the fuzzer found (lib/data.py), fixed --------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=KNOWN_BUGS["a non-UTF-8 file raises UnicodeDecodeError"],
-                   reason="data._load_file reads with encoding='utf-8' and lets UnicodeDecodeError through")
 @pytest.mark.parametrize("suffix, content", [
     ("csv", b"source,question,answer,rating\nfuzz,1234\xff,1234,3\n"),
     ("txt", b"12........13....\n\xff\n"),
@@ -208,8 +196,6 @@ def test_a_non_utf8_file_is_a_puzzle_error(suffix, content, tmp_path):
         data.load_puzzles(str(path), progress=False)
 
 
-@pytest.mark.xfail(strict=True, raises=KNOWN_BUGS["a CSV header that repeats a column raises KeyError from Arrow"],
-                   reason="data._build_csv does not check for repeated column names")
 def test_a_repeated_csv_column_is_a_puzzle_error(tmp_path):
     q, a = VALID[4][0][0], VALID[4][1][0]
     path = tmp_path / "twice.csv"
@@ -218,8 +204,6 @@ def test_a_repeated_csv_column_is_a_puzzle_error(tmp_path):
         data.load_puzzles(str(path), progress=False)
 
 
-@pytest.mark.xfail(strict=True, raises=KNOWN_BUGS["a bad CSV with a field over 128 KiB raises csv.Error while looking for the bad line"],
-                   reason="data._first_bad_csv_line uses the csv module, whose field limit is 128 KiB")
 def test_a_huge_field_in_a_bad_csv_is_a_puzzle_error(tmp_path):
     path = tmp_path / "huge.csv"
     path.write_text("source,question,answer,rating\n" + "1" * 200_000 + "\n")
