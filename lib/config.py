@@ -170,8 +170,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        """From to_dict's output, or a run's config.json (whose "code" entry records the code, not the run)."""
         cfg = cls()
-        apply_overrides(cfg, flatten(d))
+        apply_overrides(cfg, flatten({k: v for k, v in d.items() if k != "code"}))
         return cfg
 
     @classmethod

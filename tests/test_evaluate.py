@@ -52,7 +52,7 @@ def test_curves_and_per_puzzle_rows(grids):
     p, a, solve_at, buckets = grids
     model = OracleModel(p, a, solve_at)
     curves, per = evaluate(model, (p, a, buckets), iterations=[3, T], batch_size=10)
-    assert list(per.columns) == ["puzzle", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
+    assert list(per.columns) == ["puzzle", "question", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
                                  "cell_acc", "solved"]
     assert len(per) == len(p) * T and per["iteration"].min() == 1 and per["iteration"].max() == T
     assert list(dict.fromkeys(curves["bucket"])) == ["0", "1-2", "3+", "all"]

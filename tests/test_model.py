@@ -68,7 +68,9 @@ def grads(model) -> dict:
 @pytest.mark.parametrize("n", [4, 6, 9])
 @pytest.mark.parametrize("field,value", MODEL_CHOICES)
 def test_every_choice_runs_forward_backward(field, value, n):
-    needs = {("h_init", "random"): {"input": "concat"}}  # a random start must have the puzzle re-fed
+    needs = {("h_init", "random"): {"input": "concat"},  # a random start must have the puzzle re-fed
+             ("block", "mixer"): {"pos": "rcb"},  # no attention for RoPE to rotate
+             ("pos_every_iter", False): {"pos": "rcb"}}
     model = build_model(tiny(**{field: value, **needs.get((field, value), {})}), n)
     puzzle, answer = puzzles(n, batch=3)
     logits = model(puzzle)
@@ -77,7 +79,8 @@ def test_every_choice_runs_forward_backward(field, value, n):
     loss.backward()
     assert torch.isfinite(loss)
     # every parameter is wired into the loss (a module built but never used is a bug)
-    missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    missing = [name for name, p in model.named_parameters()
+               if p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.abs().sum() > 0]
     assert not missing, f"{field}={value}: no gradient for {missing}"
 
 
@@ -96,7 +99,7 @@ def test_baseline_9x9_has_the_logs_800k_params():
     n = count_params(model)
     print(f"\nbaseline 9x9 (d128 L4 H4 ff512): {n:,} params")
     assert 750_000 <= n <= 850_000
-    mixer = count_params(build_model(ModelConfig(block="mixer"), 9))
+    mixer = count_params(build_model(ModelConfig(block="mixer", pos="rcb"), 9))
     print(f"mlp-mixer 9x9: {mixer:,} params")
     assert 840_000 <= mixer <= 900_000  # the log: 870K
     # the log's recurrence extras: concat +16k, gated +33k, mem +16k
@@ -126,7 +129,7 @@ def test_fresh_model_predicts_uniformly(n):
 
 # --- the step API --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("overrides", [{}, {"recurrence": "mem"}, {"schedule": "nested", "block": "mixer"},
+@pytest.mark.parametrize("overrides", [{}, {"recurrence": "mem"}, {"sharing": "nested", "block": "mixer", "pos": "rcb"},
                                        {"input": "proj_concat", "recurrence": "gated", "pos": "rcb"}])
 def test_step_api_matches_forward(overrides):
     model = build_model(tiny(iterations=3, **overrides), 4).eval()
@@ -161,9 +164,9 @@ def test_puzzle_accepts_grid_shape_and_uint8():
         torch.testing.assert_close(model(puzzle.to(torch.uint8).view(2, 4, 4)), model(puzzle))
 
 
-@pytest.mark.parametrize("schedule", ["shared", "phased", "unrolled", "nested"])
-def test_more_iterations_than_trained(schedule):
-    model = build_model(tiny(iterations=4, schedule=schedule, n_phases=2), 4).eval()
+@pytest.mark.parametrize("sharing", ["shared", "phased", "unrolled", "nested"])
+def test_more_iterations_than_trained(sharing):
+    model = build_model(tiny(iterations=4, sharing=sharing, n_phases=2 if sharing == "phased" else 2), 4).eval()
     puzzle, _ = puzzles(4, batch=3)
     with torch.no_grad():
         trained, longer = model(puzzle), model(puzzle, iterations=8)
@@ -182,13 +185,13 @@ def core_calls(model, puzzle, iterations):
     return calls
 
 
-def test_schedules_pick_the_right_core():
+def test_sharing_picks_the_right_core():
     puzzle, _ = puzzles(4, batch=1)
-    phased = build_model(tiny(iterations=8, schedule="phased", n_phases=4), 4)
+    phased = build_model(tiny(iterations=8, sharing="phased", n_phases=4), 4)
     assert core_calls(phased, puzzle, 12) == [0, 0, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3]
-    unrolled = build_model(tiny(iterations=4, schedule="unrolled"), 4)
+    unrolled = build_model(tiny(iterations=4, sharing="unrolled"), 4)
     assert core_calls(unrolled, puzzle, 6) == [0, 1, 2, 3, 3, 3]
-    nested = build_model(tiny(iterations=2, schedule="nested", h_cycles=3, l_cycles=4), 4)
+    nested = build_model(tiny(iterations=2, sharing="nested", h_cycles=3, l_cycles=4), 4)
     assert core_calls(nested, puzzle, 2) == [0] * (2 * 3 * (4 + 1))
 
 
@@ -196,7 +199,7 @@ def test_nested_outer_cycles_but_the_last_carry_no_gradient():
     """With no-grad outer cycles, the gradient equals that of a model run from the state those
     cycles reach, treated as a constant."""
     torch.manual_seed(0)
-    model = build_model(tiny(iterations=1, schedule="nested", h_cycles=2, l_cycles=2), 4)
+    model = build_model(tiny(iterations=1, sharing="nested", h_cycles=2, l_cycles=2), 4)
     puzzle, answer = puzzles(4, batch=3)
     iteration_loss(model(puzzle), answer).backward()
     got = grads(model)
@@ -220,7 +223,7 @@ def test_nested_outer_cycles_but_the_last_carry_no_gradient():
 
 # --- training-time features ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("overrides", [{}, {"dropout": 0.1}, {"schedule": "nested", "block": "mixer"},
+@pytest.mark.parametrize("overrides", [{}, {"dropout": 0.1}, {"sharing": "nested", "block": "mixer", "pos": "rcb"},
                                        {"recurrence": "mem", "input": "concat", "pos": "rcb"}])
 def test_activation_checkpointing_gives_identical_grads(overrides):
     puzzle, answer = puzzles(4, batch=4)
@@ -247,7 +250,7 @@ def test_loss_modes():
 
 
 def test_runs_under_bfloat16_autocast():
-    for overrides in [{}, {"block": "mixer"}, {"recurrence": "gated", "input": "proj_concat"}, {"recurrence": "mem"}]:
+    for overrides in [{}, {"block": "mixer", "pos": "rcb"}, {"recurrence": "gated", "input": "proj_concat"}, {"recurrence": "mem"}]:
         model = build_model(tiny(**overrides), 4)
         puzzle, answer = puzzles(4, batch=2)
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -337,7 +340,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="mode"):
         iteration_loss(torch.zeros(2, 2, 16, 4), torch.ones(2, 16, dtype=torch.long), "last")
     with pytest.raises(ValueError, match="recurrence"):
-        build_model(tiny(schedule="nested", recurrence="gated"), 4)
+        build_model(tiny(sharing="nested", recurrence="gated"), 4)
     with pytest.raises(ValueError, match="grid_size"):
         build_model(tiny(), 5)
     with pytest.raises(ValueError, match="model.block"):

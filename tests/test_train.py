@@ -1,12 +1,12 @@
 """The training loop end to end on the cpu-smoke preset: outputs, determinism, exact resume after
 SIGKILL, divergence, optimiser pieces, augmentation, and DDP parity."""
+import errno
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,12 @@ from lib.config import make_config, parse_set
 from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
 from lib.model import build_model
+from lib.provenance import code_identity
 from lib.train import EMA, SAM, Batcher, make_optimizer, train
 
 REPO = Path(__file__).resolve().parent.parent
 SUMMARY_KEYS = ["preset", "variant", "grid_size", "steps", "wall_seconds", "params", "seed", "status", "final",
-                "peak", "final_cell_acc", "eval_iterations", "device"]
+                "peak", "final_cell_acc", "eval_iterations", "device", "code"]
 TIMING = {"puzzles_per_second"}
 
 
@@ -70,7 +71,9 @@ def test_outputs_follow_the_contract(smoke_run):
     for name in ["config.json", "metrics.jsonl", "eval.parquet", "summary.json", "train.log",
                  "checkpoints/last.pt", "checkpoints/best.pt"]:
         assert (out / name).exists(), name
-    assert json.loads((out / "config.json").read_text()) == cfg.to_dict()
+    written = json.loads((out / "config.json").read_text())
+    assert written.pop("code") == summary["code"] == code_identity()  # the code that made the run
+    assert written == cfg.to_dict()
     assert list(summary) == SUMMARY_KEYS
     assert summary == json.loads((out / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["steps"] == cfg.train.steps and summary["device"] == "cpu"
@@ -97,7 +100,7 @@ def test_outputs_follow_the_contract(smoke_run):
     assert train_rows[train_rows.metric == "stage"].value.tolist() == [0, 1, 2, 2]
     # the final eval agrees with the summary
     evals = pd.read_parquet(out / "eval.parquet")
-    assert list(evals.columns) == ["puzzle", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
+    assert list(evals.columns) == ["puzzle", "question", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
                                    "cell_acc", "solved", "trained_iterations"]
     assert evals.iteration.max() == 8 and (evals.trained_iterations == 4).all()
     at_trained = evals[evals.iteration == 4]
@@ -138,50 +141,45 @@ KILL_SETS = as_sets(PINNED) + ["train.steps=60", "train.checkpoint_every=10", "t
              "train.grad_accum=2", "model.dropout=0.1"]
 
 
-def launch(out: Path, resume: bool = False) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "lib.train", "--preset", "cpu-smoke", "--out", str(out), "--no-progress"]
-    cmd += [arg for s in KILL_SETS for arg in ("--set", s)] + (["--resume"] if resume else [])
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+LAUNCH = ("import sys; from lib.config import make_config, parse_set; from lib.train import train; "
+          "train(make_config('cpu-smoke', 'baseline', parse_set(sys.argv[2:])), sys.argv[1], resume=True, progress=False)")
 
 
-def test_a_run_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
+def launch(out: Path, kill_at: int | None = None) -> subprocess.CompletedProcess:
+    """A training process on `out` (resuming what is there), SIGKILLed by the loop's test hook once
+    step `kill_at` has finished."""
+    env = {**os.environ, train_mod.KILL_AT_STEP: str(kill_at or "")}
+    return subprocess.run([sys.executable, "-c", LAUNCH, str(out), *KILL_SETS], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_killed_at_random_steps_resumes_to_the_same_result(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    victim = launch(killed)
-    first = killed / "checkpoints" / "last.pt"
-    deadline = time.time() + 120
-    while not first.exists() and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert first.exists(), victim.stderr.read()
-    assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
-    ckpt_step = torch.load(first, weights_only=True)["state"]["step"]
-    assert 10 <= ckpt_step < 60
-
-    resumed = launch(killed, resume=True)
+    # five random kill points, at least one between checkpoints and one right on a checkpoint step
+    rng = np.random.default_rng(7)
+    points = sorted({*rng.choice(np.arange(1, 60), size=3, replace=False).tolist(), 20, 33})
+    for step in points:
+        died = launch(killed, kill_at=step)
+        assert died.returncode == -signal.SIGKILL, died.stderr
+        assert not (killed / "summary.json").exists()
+    finished = launch(killed)
+    assert finished.returncode == 0, finished.stderr
     train(make_config("cpu-smoke", "baseline", parse_set(KILL_SETS)), whole, progress=False)  # the reference
-    assert resumed.wait(timeout=180) == 0, resumed.stderr.read()
     got, want = rows(killed), rows(whole)
     assert [(r["step"], r["metric"], r["bucket"], r["iterations"]) for r in got] == \
-           [(r["step"], r["metric"], r["bucket"], r["iterations"]) for r in want]  # no duplicates, none missing
-    assert [r["value"] for r in got] == pytest.approx([r["value"] for r in want], rel=1e-6, abs=1e-9)
+           [(r["step"], r["metric"], r["bucket"], r["iterations"]) for r in want]  # none lost, none duplicated
+    assert [r["value"] for r in got] == [r["value"] for r in want]  # bit-identical
     assert summary_of(killed) == summary_of(whole)
+    assert pd.read_parquet(killed / "eval.parquet").equals(pd.read_parquet(whole / "eval.parquet"))
     stages = [r["value"] for r in want if r["metric"] == "stage"]
     assert max(stages) > 0, "the plateau rule never raised the gate; the test would not cover stage state"
-    assert "resumed from" in (killed / "train.log").read_text()
+    assert (killed / "train.log").read_text().count("resumed from") >= len(points) - 1
 
 
 # --- divergence ----------------------------------------------------------------------------------
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real_loss, calls = train_mod.iteration_loss, []
-
-    def loss_going_nan_at_step_25(logits, answer, mode="all"):
-        calls.append(1)
-        loss = real_loss(logits, answer, mode)
-        return loss * float("nan") if len(calls) > 25 else loss
-
-    monkeypatch.setattr(train_mod, "iteration_loss", loss_going_nan_at_step_25)
+    monkeypatch.setenv(train_mod.NAN_AT_STEP, "25")
     summary = train(smoke(), tmp_path, progress=False)
     assert summary["status"] == "diverged" and summary["steps"] == 25
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
@@ -192,6 +190,28 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert "non-finite loss" in log and "at step 25" in log and "last.pt (step 20)" in log
     assert summary["final"]  # the step-20 evaluation is still reported
     assert max(r["step"] for r in rows(tmp_path)) == 20
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save, calls = torch.save, []
+
+    def save_until_the_disk_fills(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) > 2:  # last.pt and best.pt at step 20 fit; the next checkpoint does not
+            with open(f, "wb") as out:
+                out.write(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    with pytest.raises(OSError, match="No space left"):
+        train(smoke(), tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["state"]["step"] == 20
+    assert not list((tmp_path / "checkpoints").glob("*.tmp")), "the torn temporary file was removed"
+    monkeypatch.setattr(torch, "save", real_save)  # room again: the run resumes from the kept checkpoint
+    resumed = train(smoke(), tmp_path, resume=True, progress=False)
+    assert resumed["status"] == "complete" and resumed["steps"] == 40
 
 
 def test_a_fresh_start_clears_an_older_runs_outputs(tmp_path, monkeypatch):
@@ -209,8 +229,15 @@ def test_a_fresh_start_clears_an_older_runs_outputs(tmp_path, monkeypatch):
 
 # --- optimisation pieces ---------------------------------------------------------------------------
 
-def test_no_weight_decay_on_biases_norms_embeddings():
-    cfg = smoke(model__pos="rcb")
+def test_weight_decay_on_every_parameter_by_default_as_torch_adamw():
+    cfg = smoke()
+    model = build_model(cfg.model, 4)
+    (group,) = make_optimizer(model, cfg, torch.device("cpu")).param_groups
+    assert group["weight_decay"] == cfg.optim.weight_decay and len(group["params"]) == len(list(model.parameters()))
+
+
+def test_no_weight_decay_on_biases_norms_embeddings_when_asked():
+    cfg = smoke(model__pos="rcb", optim__decay="matrices")
     model = build_model(cfg.model, 4)
     opt = make_optimizer(model, cfg, torch.device("cpu"))
     decay, no_decay = opt.param_groups
@@ -302,9 +329,9 @@ DDP_SETS = as_sets(PINNED) + ["train.steps=12", "train.log_every=1", "train.eval
 def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     """Same global batch of 32 (2 ranks x 16 vs 1 x 32): the loss curves agree to float summation order,
     within rel 1e-4 over 12 steps."""
-    base = ["--preset", "cpu-smoke", "--no-progress"] + [a for s in DDP_SETS for a in ("--set", s)]
+    base = ["train", "--preset", "cpu-smoke", "--no-progress"] + [a for s in DDP_SETS for a in ("--set", s)]
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    two = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lib.train", *base,
+    two = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lib.cli", *base,
                             "--out", str(tmp_path / "two")], cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     train(make_config("cpu-smoke", "baseline", parse_set(DDP_SETS)), tmp_path / "one", progress=False)
