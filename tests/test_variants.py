@@ -177,3 +177,12 @@ def test_depth_variants_keep_the_logs_ratio_on_every_preset():
         assert (m1.n_phases, m1.n_layers * m1.n_phases) == (2, base), preset  # 2 x 2 against 4
         assert (m2.n_phases, m2.n_layers * m2.n_phases) == (4, base), preset  # 4 x 1 against 4
         assert make_config(preset, "scale-down").model.n_layers * 2 == base, preset
+
+
+def test_the_log_table_is_what_the_cli_prints_and_lists_every_variant():
+    from lib.cli import log_table_markdown
+    table = (REPO / "docs" / "log-experiments.md").read_text()
+    assert table == log_table_markdown(), "docs/log-experiments.md is stale: python -m lib.cli variants --markdown"
+    for name in VARIANTS:
+        assert f"| `{name}` |" in table, name
+    assert "not valid here" not in table
