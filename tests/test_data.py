@@ -68,7 +68,7 @@ def with_twins(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- sources -------------------------------------------------------------------------------------
 
-def test_benchmark_csv_keeps_its_ratings_and_adds_computed_ones(bench, tmp_path):
+def test_benchmark_csv_keeps_its_ratings_and_computes_the_others_on_demand(bench, tmp_path):
     sub = pick(bench, 6, seed=0)
     path = tmp_path / "bench.csv"
     write_hub_csv(sub, path)
@@ -77,9 +77,13 @@ def test_benchmark_csv_keeps_its_ratings_and_adds_computed_ones(bench, tmp_path)
     assert ds["question"] == list(sub.question) and ds["answer"] == list(sub.answer)
     assert ds["rating"] == list(sub.rating) and ds["source"] == list(sub.source)
     assert set(ds["grid_size"]) == {9}
+    # a source that ships ratings is not rated on load (a multi-million-row train split stays cheap) ...
+    assert all(set(ds[col]) == {data.NOT_RATED} for col in data.EXTRA_RATINGS)
+    # ... until a run uses the extra columns
+    rated = data.with_extra_ratings(ds.with_format("arrow")[:], progress=False)
     ratings = puzzles.rate_many(puzzles.parse_many(list(sub.question)), progress=False)
-    for col in ("guesses", "guesses_full", "deduction_depth"):
-        assert ds[col] == ratings[col].tolist()
+    for col in data.EXTRA_RATINGS:
+        assert rated[col].to_pylist() == ratings[col].tolist()
     q, a = data.to_arrays(ds)
     assert q.shape == a.shape == (len(sub), 81) and q.dtype == a.dtype == np.uint8
     assert np.array_equal(q, puzzles.parse_many(list(sub.question)).reshape(len(sub), 81))
