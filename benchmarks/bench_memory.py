@@ -1,6 +1,6 @@
 """Peak training memory per sample, with and without per-iteration activation checkpointing.
 
-    python benchmarks/bench_memory.py [--batch 32] [--config gpu-paper|cpu-quick]
+    python benchmarks/bench_memory.py [--batch 32] [--config gpu-paper|cpu-quick] [--variant trm-nested]
 
 Each measurement runs one forward/backward of the lib's model and loss in a fresh subprocess and reads the
 process's peak resident memory (ru_maxrss) against a baseline taken after the model, optimiser state and
@@ -17,7 +17,7 @@ import sys
 GPU_BYTES = {"A100/H100 80GB": 80e9, "H200 141GB": 141e9}
 
 
-def measure(config: str, batch: int, checkpointing: bool) -> dict:
+def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseline") -> dict:
     """Runs in a child process: peak RSS growth of one training step."""
     import resource
 
@@ -28,7 +28,7 @@ def measure(config: str, batch: int, checkpointing: bool) -> dict:
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    cfg = make_config(config, overrides={"model.activation_checkpointing": checkpointing})
+    cfg = make_config(config, variant, overrides={"model.activation_checkpointing": checkpointing})
     n = cfg.data.grid_size
     model = build_model(cfg.model, n).train()
     puzzle = torch.randint(0, n + 1, (batch, n * n))
@@ -42,9 +42,9 @@ def measure(config: str, batch: int, checkpointing: bool) -> dict:
     return {"bytes": peak - base, "batch": batch}
 
 
-def run_child(config: str, batch: int, checkpointing: bool) -> dict:
+def run_child(config: str, batch: int, checkpointing: bool, variant: str) -> dict:
     code = ("import json, sys; sys.path.insert(0, '.'); from benchmarks.bench_memory import measure; "
-            f"print(json.dumps(measure({config!r}, {batch}, {checkpointing})))")
+            f"print(json.dumps(measure({config!r}, {batch}, {checkpointing}, {variant!r})))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -52,14 +52,15 @@ def run_child(config: str, batch: int, checkpointing: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default="gpu-paper", help="preset whose model is measured (9x9 800K by default)")
+    parser.add_argument("--variant", default="baseline", help="e.g. trm-nested (the log ran it at batch 4096)")
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
 
-    plain = run_child(args.config, args.batch, False)
-    ckpt = run_child(args.config, args.batch, True)
+    plain = run_child(args.config, args.batch, False, args.variant)
+    ckpt = run_child(args.config, args.batch, True, args.variant)
     per_plain = plain["bytes"] / args.batch
     per_ckpt = ckpt["bytes"] / args.batch
-    print(f"model: preset {args.config}, fp32 on CPU, batch {args.batch}, one forward+backward")
+    print(f"model: preset {args.config}, variant {args.variant}, fp32 on CPU, batch {args.batch}, one forward+backward")
     print(f"peak memory per sample without checkpointing: {per_plain / 2**20:8.2f} MiB")
     print(f"peak memory per sample with per-iteration checkpointing: {per_ckpt / 2**20:8.2f} MiB")
     print(f"reduction: {per_plain / per_ckpt:.1f}x (target >= 3x)")
@@ -68,8 +69,8 @@ def main() -> None:
     for name, capacity in GPU_BYTES.items():
         for label, per in (("without", per_plain), ("with", per_ckpt)):
             fits = int(0.9 * capacity / (per / 2))
-            verdict = "fits" if fits >= 8192 else "does not fit"
-            print(f"  {name:<16} {label:>7} checkpointing: ~{fits:>7,} samples; batch 8192 {verdict}")
+            verdicts = ", ".join(f"batch {b} {'fits' if fits >= b else 'does not fit'}" for b in (4096, 8192))
+            print(f"  {name:<16} {label:>7} checkpointing: ~{fits:>7,} samples; {verdicts}")
 
 
 if __name__ == "__main__":
