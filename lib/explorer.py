@@ -183,6 +183,13 @@ class Explorer:
         curve = curve_svg(frame["cell_acc"].to_numpy(), frame["solved"].to_numpy(), iteration, tr.trained_iterations)
         return grid, curve
 
+    def _repr_mimebundle_(self, **kwargs):
+        # A static report has no kernel to drive the widget: it falls back to this line of text
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (f"Explorer of {self.run_dir.name}: interactive in JupyterLab with a live kernel; "
+                                "a static report shows the strip of example puzzles instead.")
+        return bundle
+
     # widgets
     def _build(self):
         import ipywidgets as w
@@ -282,3 +289,26 @@ def static_strip(ex: Explorer, puzzles: list[int] | None = None, columns: int = 
                     f"{html.escape(str(m.bucket))}<br>{html.escape(str(m.outcome))}</td>{cells}</tr>")
     return (f"<div class='explorer-strip'>{legend_html()}<div style='overflow-x:auto'><table>{''.join(rows)}"
             "</table></div></div>")
+
+
+def newest_run(outputs: str | Path, family: str = "baseline") -> Path | None:
+    """The newest finished training run (eval.parquet and a last checkpoint) under outputs/<family>/*/runs/."""
+    done = [p.parent.parent for p in Path(outputs).glob(f"{family}/*/runs/*/checkpoints/last.pt")
+            if (p.parent.parent / "eval.parquet").exists()]
+    return max(done, key=lambda d: (d / "eval.parquet").stat().st_mtime, default=None)
+
+
+def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed: int = 0, reuse: bool = True) -> Path:
+    """`run_dir` if given; else the newest 01_baseline run beside this notebook's outputs; else a fresh
+    `preset` baseline trained into output_dir/runs/."""
+    from lib import workbook
+
+    if run_dir:
+        if not (Path(run_dir) / "config.json").exists():
+            raise FileNotFoundError(f"run_dir {run_dir} is not a training run folder (no config.json)")
+        return Path(run_dir)
+    found = newest_run(Path(output_dir).resolve().parent.parent)
+    if found is not None:
+        return found
+    print(f"no finished baseline run found: training {preset} first")
+    return workbook.train_runs(preset, ["baseline"], [seed], output_dir, reuse=reuse, progress=False)[0]
