@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lib import puzzles as puzzles_lib
+from lib.config import bucket_order
 
 OUTCOMES = ("solved", "failed", "solved-then-lost")  # solved-then-lost: solved earlier, unsolved at the end
 META = ("bucket", "rating", "deduction_depth")
@@ -120,6 +121,11 @@ def conflicts(grids: np.ndarray) -> np.ndarray:
     return (mine > 1).any(-1) & (grids > 0)
 
 
+def _conflict_counts(predictions: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """(B, T, C) -> (B, T) conflicting cells, a chunk of puzzles at a time (the one-hot is 18x the input)."""
+    return np.concatenate([conflicts(predictions[i:i + chunk]).sum(-1) for i in range(0, len(predictions), chunk)])
+
+
 def _solved(tr: Trace) -> np.ndarray:
     return (tr.predictions == tr.answers[:, None, :].astype(np.int8)).all(-1)  # (B, T)
 
@@ -139,7 +145,7 @@ def _changed(tr: Trace) -> np.ndarray:
 def _valid(tr: Trace) -> np.ndarray:
     """(B, T): the prediction is a complete valid grid that keeps the givens (what verified halting checks)."""
     keeps = ((tr.puzzles == 0)[:, None] | (tr.predictions == tr.puzzles[:, None].astype(np.int8))).all(-1)
-    return keeps & ~conflicts(tr.predictions).any(-1)
+    return keeps & (_conflict_counts(tr.predictions) == 0)
 
 
 def _long(tr: Trace, columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -156,7 +162,7 @@ def per_iteration(tr: Trace) -> pd.DataFrame:
     """One row per (puzzle, iteration): cell_acc (blank cells), solved, violations (cells whose digit
     repeats in a row, column or box) and changed (cells that differ from the previous iteration)."""
     return _long(tr, {"cell_acc": _cell_acc(tr), "solved": _solved(tr),
-                      "violations": conflicts(tr.predictions).sum(-1), "changed": _changed(tr)})
+                      "violations": _conflict_counts(tr.predictions), "changed": _changed(tr)})
 
 
 def bucket_curves(frame: pd.DataFrame, metrics=("solved", "cell_acc", "violations")) -> pd.DataFrame:
@@ -280,3 +286,155 @@ def halting(tr: Trace, max_iterations: int | None = None) -> pd.DataFrame:
     at = np.where(halted, valid.argmax(1) + 1, cap)
     right = _solved(tr)[np.arange(len(at)), at - 1]
     return tr.meta.assign(halted_at=at, halted=halted, correct=right, cap=cap)
+
+
+# --- several runs at once -------------------------------------------------------------------------------
+
+@dataclass
+class Analysis:
+    """The tidy frames of one or more traced runs, concatenated (each row tagged with run and seed)."""
+    per_iteration: pd.DataFrame
+    dynamics: pd.DataFrame
+    halting: pd.DataFrame
+    evals: pd.DataFrame  # the runs' eval.parquet
+    trained_iterations: int
+
+
+def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bool = True) -> Analysis:
+    """Trace every run to `iterations_factor` x its trained count and build the frames the figures read."""
+    from lib.evaluate import load_run
+
+    frames: dict[str, list] = {"per_iteration": [], "dynamics": [], "halting": [], "evals": []}
+    trained = set()
+    for d in tqdm(run_dirs, desc="trace runs", disable=not progress):
+        run = load_run(d)
+        if run.evals is None:
+            raise FileNotFoundError(f"{d} has no eval.parquet: the run has not finished")
+        tr = trace_run(d, iterations=iterations_factor * run.run_config.model.iterations)
+        trained.add(tr.trained_iterations)
+        frames["per_iteration"].append(per_iteration(tr))
+        frames["dynamics"].append(puzzle_dynamics(tr))
+        frames["halting"].append(halting(tr))
+        frames["evals"].append(run.evals.assign(run=Path(d).name, seed=run.run_config.train.seed))
+    if len(trained) != 1:
+        raise ValueError(f"analyse: the runs were trained with different iteration counts {sorted(trained)}; "
+                         "analyse them separately")
+    return Analysis(**{k: pd.concat(v, ignore_index=True) for k, v in frames.items()},
+                    trained_iterations=trained.pop())
+
+
+# --- figures --------------------------------------------------------------------------------------------
+# Seaborn over the frames above; across several runs (seeds) the error bars are the spread between runs.
+
+def _subplots(*args, **kwargs):
+    import lib.plots  # noqa: F401 - picks a headless backend outside notebooks and sets the seaborn theme
+    import matplotlib.pyplot as plt
+    return plt.subplots(*args, **kwargs)
+
+
+def _mark_trained(ax, trained: int) -> None:
+    ax.axvline(trained, color="grey", ls="--", lw=1)
+
+
+def plot_bucket_curves(a: Analysis, title: str = ""):
+    """Per bucket against the iteration: solved %, cell accuracy % and conflicting cells."""
+    import seaborn as sns
+
+    curves = bucket_curves(a.per_iteration)
+    order = bucket_order(curves["bucket"])
+    fig, axes = _subplots(1, 3, figsize=(16, 4.5))
+    for ax, metric in zip(axes, ["solved %", "cell accuracy %", "conflicting cells"]):
+        sns.lineplot(data=curves[curves["metric"] == metric], x="iteration", y="value", hue="bucket", hue_order=order,
+                     palette="viridis_r", errorbar="sd", ax=ax, legend=metric == "solved %")
+        _mark_trained(ax, a.trained_iterations)
+        ax.set(title=f"{metric} by iteration", ylabel=metric)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _shares(d: pd.DataFrame, column: str) -> pd.DataFrame:
+    """% of each run's solved / failed puzzles at each value of `column` (for bar plots with a seed spread)."""
+    counts = d.groupby(["run", "result", column], observed=True).size().rename("n").reset_index()
+    totals = counts.groupby(["run", "result"])["n"].transform("sum")
+    return counts.assign(**{"% of puzzles": 100 * counts["n"] / totals})
+
+
+def plot_dynamics(a: Analysis, title: str = "", max_oscillations: int = 10):
+    """For solved and failed puzzles (at the trained count): the peak-accuracy iteration, the share still
+    changing at the last iteration, and the number of oscillations."""
+    import seaborn as sns
+
+    d = a.dynamics.assign(result=np.where(a.dynamics["outcome"] == "solved", "solved", "failed"))
+    d["oscillations (capped)"] = d["oscillations"].clip(upper=max_oscillations)
+    hue = dict(hue="result", hue_order=["solved", "failed"], palette={"solved": "#2a9d55", "failed": "#c8423b"})
+    fig, axes = _subplots(1, 3, figsize=(16, 4.5))
+    sns.barplot(data=_shares(d, "peak_iteration"), x="peak_iteration", y="% of puzzles", errorbar="sd", ax=axes[0], **hue)
+    axes[0].set(title="iteration of peak cell accuracy", xlabel="peak iteration")
+    sns.barplot(data=changing_by_outcome(a.dynamics), x="result", y="still changing %", errorbar="sd", ax=axes[1],
+                order=["solved", "failed"], **hue)
+    axes[1].set(title=f"still changing at iteration {a.trained_iterations}", ylim=(0, 105), xlabel="")
+    sns.barplot(data=_shares(d, "oscillations (capped)"), x="oscillations (capped)", y="% of puzzles", errorbar="sd",
+                ax=axes[2], **hue)
+    axes[2].set(title="cells flipping back to an earlier value", xlabel=f"oscillations ({max_oscillations} = that or more)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_iterations_needed(a: Analysis, title: str = ""):
+    """The first iteration at which a puzzle is solved (within the evaluated iterations), against its
+    deduction depth and its rating; mean and the spread (sd) over puzzles."""
+    import seaborn as sns
+
+    need = iterations_needed(a.evals)
+    need["rating"] = _binned(need["rating"])
+    unsolved = need["iterations needed"].isna().mean()
+    fig, axes = _subplots(1, 2, figsize=(13, 4.5))
+    for ax, x in zip(axes, ["deduction_depth", "rating"]):
+        sns.pointplot(data=need, x=x, y="iterations needed", errorbar="sd", ax=ax)
+        ax.axhline(a.trained_iterations, color="grey", ls="--", lw=1)
+        ax.set(title=f"iterations needed by {x}")
+    fig.suptitle(f"{title}\n{100 * unsolved:.0f}% of puzzles never solved within the evaluated iterations (not shown)")
+    fig.tight_layout()
+    return fig
+
+
+def _binned(values: pd.Series, max_bins: int = 8) -> pd.Series:
+    """Values as ordered categories: themselves when few, else quantile bins (ratings span 0..hundreds)."""
+    if values.nunique() <= max_bins:
+        return values
+    return pd.qcut(values, max_bins, duplicates="drop")
+
+
+def plot_extrapolation(a: Analysis, title: str = ""):
+    """Solved % and cell accuracy % over all test puzzles as the iteration count grows past the trained count."""
+    import seaborn as sns
+
+    fig, ax = _subplots(figsize=(8, 4.5))
+    sns.lineplot(data=extrapolation(a.per_iteration), x="x trained", y="%", hue="metric", errorbar="sd", ax=ax)
+    ax.axvline(1, color="grey", ls="--", lw=1)
+    ax.set(title=f"accuracy up to {a.per_iteration['iteration'].max()} iterations "
+                 f"({a.trained_iterations} trained)", xlabel="iterations / trained iterations", ylim=(-2, 102))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_halting(a: Analysis, title: str = ""):
+    """Where verified halting stops: the first iteration whose grid is valid, split by whether that grid is
+    the answer; puzzles never valid run to the cap."""
+    import seaborn as sns
+
+    h = a.halting.assign(result=np.select([~a.halting["halted"], a.halting["correct"]],
+                                          ["never valid (ran to the cap)", "halted, correct"], "halted, wrong grid"))
+    fig, ax = _subplots(figsize=(9, 4.5))
+    sns.histplot(data=h, x="halted_at", hue="result", multiple="stack", discrete=True, stat="percent", ax=ax,
+                 hue_order=["halted, correct", "halted, wrong grid", "never valid (ran to the cap)"],
+                 palette=["#2a9d55", "#e0a030", "#c8423b"])
+    _mark_trained(ax, a.trained_iterations)
+    ax.set(title=f"verified halting: the iteration each puzzle stops at (cap {h['cap'].iloc[0]})",
+           xlabel="halting iteration", ylabel="% of puzzles")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,6 @@
 """Failure analysis on synthetic per-iteration predictions whose answers are known by construction."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +120,25 @@ def test_puzzle_dynamics_rejects_a_bad_upto():
     tr = synthetic([[RIGHT, RIGHT]], trained=2)
     with pytest.raises(ValueError, match="upto must be in 2..2"):
         analysis.puzzle_dynamics(tr, upto=5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from lib import workbook
+    # one cpu-smoke run per test session: test_explorer.py trains into the same folder and reuses it
+    return workbook.train_runs("cpu-smoke", ["baseline"], [0], tmp_path_factory.getbasetemp() / "smoke",
+                               progress=False)[0]
+
+
+def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):
+    import nbformat
+    from lib import workbook
+
+    nb = Path(__file__).resolve().parent.parent / "notebooks" / "09_failure_analysis.ipynb"
+    run = workbook.run_notebook(nb, {"preset": "cpu-smoke", "run_dirs": [str(run_dir)]}, name="smoke", out_root=tmp_path)
+    executed = nbformat.read(str(run / nb.name), as_version=4)
+    figures = sum("image/png" in o.get("data", {}) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert figures == 5  # bucket curves, solved vs failed, iterations needed, extrapolation, halting
+    report = (run / "report-noinput.html").read_text()
+    assert "still changing %" in report and "median peak iteration" in report
+    assert workbook.read_json(run / "summary.json")["status"] == "complete"
