@@ -207,6 +207,8 @@ class Explorer:
         w.jslink((self.play, "value"), (self.slider, "value"))
         self.grid, self.curve = w.HTML(), w.HTML()
         self.status = w.HTML()
+        for widget, name in ((self.grid, "grid"), (self.slider, "slider"), (self.status, "status")):
+            widget.add_class(f"explorer-{name}")  # stable handles for the browser check
 
         self.bucket.observe(lambda _: self._refilter(), "value")
         self.outcome.observe(lambda _: self._refilter(), "value")
