@@ -77,21 +77,33 @@ def trace(model, puzzles: np.ndarray, answers: np.ndarray | None, iterations: in
     return Trace(puzzles, answers, preds, confs, meta.reset_index(drop=True), int(trained))
 
 
+def run_puzzles(run) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """(puzzles, answers, meta) of a run's test puzzles (a lib.evaluate.Run), row i being eval.parquet's
+    puzzle i: the run's split, cut to eval.max_puzzles the way training did."""
+    from lib import data as data_lib
+    from lib.train import eval_subset
+
+    cfg = run.run_config
+    test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
+    puzzles, answers = data_lib.to_arrays(test)
+    if run.evals is not None and "question" in run.evals.columns:  # the split cache may have been rebuilt since
+        asked = run.evals.drop_duplicates("puzzle").sort_values("puzzle")["question"].str.replace("0", ".")
+        if asked.tolist() != puzzles_lib.format_many(puzzles):
+            raise ValueError(f"{run.dir}: the test split on disk is not the one eval.parquet was scored on "
+                             "(its data cache was rebuilt differently); retrain or restore the cache")
+    meta = pd.DataFrame({"puzzle": np.arange(len(test)), **{c: np.asarray(test[c]) for c in META}})
+    return puzzles, answers, meta.assign(run=Path(run.dir).name, variant=cfg.variant, seed=cfg.train.seed)
+
+
 def trace_run(run_dir: str | Path, iterations: int | None = None, checkpoint: str = "last",
               batch_size: int = 256, progress: bool = False) -> Trace:
     """Trace a finished run on the puzzles of its eval.parquet (default: to 4x the trained count).
     The `last` checkpoint is the model eval.parquet was scored with."""
-    from lib import data as data_lib
     from lib.evaluate import load_model, load_run
-    from lib.train import eval_subset
 
     run = load_run(run_dir)
-    cfg = run.run_config
-    test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
-    puzzles, answers = data_lib.to_arrays(test)
-    meta = pd.DataFrame({"puzzle": np.arange(len(test)), **{c: np.asarray(test[c]) for c in META}})
-    meta = meta.assign(run=Path(run_dir).name, variant=cfg.variant, seed=cfg.train.seed)
-    trained = cfg.model.iterations
+    puzzles, answers, meta = run_puzzles(run)
+    trained = run.run_config.model.iterations
     model = load_model(run_dir, checkpoint)
     return trace(model, puzzles, answers, iterations or 4 * trained, batch_size, meta, trained, progress)
 

@@ -124,9 +124,7 @@ class Explorer:
     """One run's test puzzles, traced on demand and cached, with the widgets to browse them."""
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "last", max_iterations: int | None = None):
-        from lib import data as data_lib
         from lib.evaluate import load_model, load_run
-        from lib.train import eval_subset
 
         run = load_run(run_dir)
         cfg = run.run_config
@@ -135,9 +133,7 @@ class Explorer:
         self.max_iterations = int(max_iterations or 2 * self.trained)
         self.grid_size = cfg.data.grid_size
         self.model = load_model(run_dir, checkpoint)  # "last" is what eval.parquet, and so the outcomes, used
-        test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
-        self.puzzles, self.answers = data_lib.to_arrays(test)
-        self.meta = pd.DataFrame({"puzzle": np.arange(len(test)), **{c: np.asarray(test[c]) for c in analysis.META}})
+        self.puzzles, self.answers, self.meta = analysis.run_puzzles(run)
         self.meta["outcome"] = (analysis.outcomes(run.evals).reindex(self.meta["puzzle"]).to_numpy()
                                 if run.evals is not None else "unknown")
         self.model_calls = 0

@@ -142,3 +142,19 @@ def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):
     report = (run / "report-noinput.html").read_text()
     assert "still changing %" in report and "median peak iteration" in report
     assert workbook.read_json(run / "summary.json")["status"] == "complete"
+
+
+def test_run_puzzles_are_eval_parquets_and_a_changed_split_is_named(run_dir):
+    from lib import puzzles
+    from lib.evaluate import load_run
+
+    run = load_run(run_dir)
+    p, a, meta = analysis.run_puzzles(run)
+    assert len(p) == run.evals["puzzle"].nunique() and (meta["puzzle"] == np.arange(len(p))).all()
+    assert (meta["bucket"].to_numpy() == run.evals.drop_duplicates("puzzle")["bucket"].to_numpy()).all()
+    questions = dict(enumerate(puzzles.format_many(p)))
+    run.evals["question"] = run.evals["puzzle"].map(questions)
+    analysis.run_puzzles(run)  # the same split: no complaint
+    run.evals.loc[run.evals["puzzle"] == 0, "question"] = questions[1]
+    with pytest.raises(ValueError, match="not the one eval.parquet was scored on"):
+        analysis.run_puzzles(run)
