@@ -339,8 +339,9 @@ def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bo
 # Seaborn over the frames above; across several runs (seeds) the error bars are the spread between runs.
 
 def _subplots(*args, **kwargs):
-    import lib.plots  # noqa: F401 - picks a headless backend outside notebooks and sets the seaborn theme
     import matplotlib.pyplot as plt
+
+    import lib.plots  # noqa: F401 - picks a headless backend outside notebooks and sets the seaborn theme
     return plt.subplots(*args, **kwargs)
 
 
@@ -379,7 +380,7 @@ def plot_dynamics(a: Analysis, title: str = "", max_oscillations: int = 10):
 
     d = a.dynamics.assign(result=np.where(a.dynamics["outcome"] == "solved", "solved", "failed"))
     d["oscillations (capped)"] = d["oscillations"].clip(upper=max_oscillations)
-    hue = dict(hue="result", hue_order=["solved", "failed"], palette={"solved": "#2a9d55", "failed": "#c8423b"})
+    hue = {"hue": "result", "hue_order": ["solved", "failed"], "palette": {"solved": "#2a9d55", "failed": "#c8423b"}}
     fig, axes = _subplots(1, 3, figsize=(16, 4.5))
     sns.barplot(data=_shares(d, "peak_iteration"), x="peak_iteration", y="% of puzzles", errorbar="sd", ax=axes[0], **hue)
     axes[0].set(title="iteration of peak cell accuracy", xlabel="peak iteration")

@@ -55,9 +55,9 @@ def grid_html(puzzle: np.ndarray, prediction: np.ndarray, confidence: np.ndarray
         for c in range(n):
             i = r * n + c
             fg, bg = COLOURS[kinds[i]]
-            style = [f"width:{cell_px}px;height:{cell_px}px;color:{fg};background:{bg};text-align:center;"
-                     "vertical-align:middle;padding:0;font-family:sans-serif;line-height:1.05;"
-                     f"border:1px solid #999;font-size:{cell_px // 2}px"]
+            style = [(f"width:{cell_px}px;height:{cell_px}px;color:{fg};background:{bg};text-align:center;"
+                      "vertical-align:middle;padding:0;font-family:sans-serif;line-height:1.05;"
+                      f"border:1px solid #999;font-size:{cell_px // 2}px")]
             if r % box_rows == 0:
                 style.append("border-top:3px solid #222")
             if c % box_cols == 0:
@@ -95,8 +95,8 @@ def curve_svg(cell_acc: np.ndarray, solved: np.ndarray, current: int, trained: i
     t = len(cell_acc)
     x = lambda it: left + (it - 1) / max(t - 1, 1) * (width - left - right)
     y = lambda acc: top + (1 - acc) * (height - top - bottom)
-    parts = [f"<svg class='accuracy-curve' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             "style='font-family:sans-serif;font-size:11px'>",
+    parts = [(f"<svg class='accuracy-curve' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+              "style='font-family:sans-serif;font-size:11px'>"),
              f"<text x='{width / 2}' y='14' text-anchor='middle' font-size='12'>this puzzle: cell accuracy by iteration</text>"]
     for acc in (0, 0.5, 1):
         parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(acc)}' y2='{y(acc)}' stroke='#ddd'/>"

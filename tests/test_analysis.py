@@ -132,6 +132,7 @@ def run_dir(tmp_path_factory):
 
 def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):
     import nbformat
+
     from lib import workbook
 
     nb = Path(__file__).resolve().parent.parent / "notebooks" / "09_failure_analysis.ipynb"
@@ -149,7 +150,7 @@ def test_run_puzzles_are_eval_parquets_and_a_changed_split_is_named(run_dir):
     from lib.evaluate import load_run
 
     run = load_run(run_dir)
-    p, a, meta = analysis.run_puzzles(run)
+    p, _, meta = analysis.run_puzzles(run)
     assert len(p) == run.evals["puzzle"].nunique() and (meta["puzzle"] == np.arange(len(p))).all()
     assert (meta["bucket"].to_numpy() == run.evals.drop_duplicates("puzzle")["bucket"].to_numpy()).all()
     questions = dict(enumerate(puzzles.format_many(p)))
