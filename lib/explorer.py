@@ -194,6 +194,8 @@ class Explorer:
         self.bucket = w.Dropdown(options=buckets, value=ANY, description="bucket")
         self.outcome = w.Dropdown(options=[ANY, *analysis.OUTCOMES], value=ANY, description="outcome")
         self.puzzle = w.Dropdown(description="puzzle", layout=w.Layout(width="360px"))
+        self.index = w.BoundedIntText(min=0, max=len(self.puzzles) - 1, description="index",
+                                      layout=w.Layout(width="160px"))
         self.pasted = w.Text(placeholder=f"or paste a {self.grid_size}x{self.grid_size} puzzle ('.' or 0 for blanks)",
                              layout=w.Layout(width="420px"))
         self.show_pasted = w.Button(description="show pasted")
@@ -209,9 +211,10 @@ class Explorer:
         self.bucket.observe(lambda _: self._refilter(), "value")
         self.outcome.observe(lambda _: self._refilter(), "value")
         self.puzzle.observe(lambda ch: ch["new"] is not None and self.show_puzzle(ch["new"]), "value")
+        self.index.observe(lambda ch: self.jump(ch["new"]), "value")
         self.slider.observe(lambda _: self._render(), "value")
         self.show_pasted.on_click(lambda _: self.show_text(self.pasted.value))
-        box = w.VBox([w.HBox([self.bucket, self.outcome, self.puzzle]),
+        box = w.VBox([w.HBox([self.bucket, self.outcome, self.puzzle, self.index]),
                        w.HBox([self.pasted, self.show_pasted]),
                        w.HBox([self.play, self.slider]),
                        w.HBox([self.grid, self.curve]),
@@ -227,10 +230,17 @@ class Explorer:
         if rows.empty:
             self.status.value = "<b>no test puzzle matches this bucket and outcome</b>"
 
+    def jump(self, index: int) -> None:
+        """Select test puzzle `index` in the puzzle list, clearing filters that hide it."""
+        if index not in {value for _, value in self.puzzle.options}:
+            self.bucket.value = self.outcome.value = ANY
+        self.puzzle.value = index
+
     def show_puzzle(self, index: int) -> None:
         """Show test puzzle `index` (its row in eval.parquet)."""
         if not 0 <= index < len(self.puzzles):
             raise IndexError(f"puzzle index must be in 0..{len(self.puzzles) - 1}, got {index}")
+        self.index.value = index
         self._show(self.trace_of(self.puzzles[index], self.answers[index]), self.meta.iloc[index])
 
     def show_text(self, text: str) -> None:

@@ -159,3 +159,13 @@ def test_run_puzzles_are_eval_parquets_and_a_changed_split_is_named(run_dir):
     run.evals.loc[run.evals["puzzle"] == 0, "question"] = questions[1]
     with pytest.raises(ValueError, match="not the one eval.parquet was scored on"):
         analysis.run_puzzles(run)
+
+
+def test_halting_read_off_the_trace_matches_verified_solve(run_dir):
+    from lib.evaluate import load_model, solve
+
+    tr = analysis.trace_run(run_dir, iterations=8)
+    halt = analysis.halting(tr)
+    solved = solve(tr.puzzles, load_model(run_dir, "last"), iterations=8, halt="verified")
+    assert (halt["halted_at"].to_numpy() == solved.iterations_used).all()
+    assert (halt["halted"].to_numpy() == solved.valid).all()

@@ -55,6 +55,14 @@ def test_filters_pick_puzzles_and_each_puzzle_is_traced_once(ex):
     assert len(ex.puzzle.options) == len(ex.meta)
 
 
+def test_index_box_jumps_to_a_puzzle_hidden_by_the_filters(ex):
+    ex.outcome.value = "solved"
+    hidden = int(ex.meta.loc[ex.meta["outcome"] != "solved", "puzzle"].iloc[0])
+    ex.index.value = hidden
+    assert ex.puzzle.value == hidden and ex.outcome.value == explorer.ANY
+    assert f"puzzle #{hidden}," in ex.status.value
+
+
 def test_grid_marks_givens_correct_wrong_changed_and_conflicts():
     answer = np.array([1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1])
     puzzle = answer * (np.arange(16) < 4)
