@@ -49,10 +49,12 @@ def free_port() -> int:
 
 
 def lab_settings(settings_dir: Path) -> None:
-    """No news feed or update check (they reach for the network and pop a toast over the page), and the
-    notebook's own kernel started without a "Select Kernel" dialog."""
+    """No news feed or update check (they reach for the network and pop a toast over the page), the
+    notebook's own kernel started without a "Select Kernel" dialog, and no windowing of cells."""
     for plugin, values in {"apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-                           "notebook-extension/tracker": {"autoStartDefaultKernel": True}}.items():
+                           # every cell stays in the page: windowing detaches the widget once it scrolls out
+                           "notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"}
+                           }.items():
         path = settings_dir / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
@@ -141,6 +143,20 @@ def grid_cells(page) -> list[str]:
     return page.locator(f"{WIDGET_GRID} td").evaluate_all("tds => tds.map(td => td.outerHTML)")
 
 
+def settled_cells(page, before: list[str], timeout: float, quiet: float = 1.0) -> list[str]:
+    """The grid's cells once they differ from `before` and have stopped changing for `quiet` seconds
+    (each slider step redraws the grid), or `before` if nothing changed within `timeout`."""
+    deadline, last, since = time.time() + timeout, before, time.time()
+    while time.time() < deadline:
+        cells = grid_cells(page)
+        if cells != last:
+            last, since = cells, time.time()
+        elif last != before and time.time() - since >= quiet:
+            return last
+        time.sleep(0.2)
+    return last
+
+
 def drive(page, lab: Lab, notebook: str, screenshot: Path, timeout_s: float) -> dict:
     """Open the notebook, run all cells, check the grid, move the slider, check the change, screenshot."""
     page.set_default_timeout(60_000)
@@ -151,6 +167,7 @@ def drive(page, lab: Lab, notebook: str, screenshot: Path, timeout_s: float) -> 
     page.locator("li[data-command='runmenu:run-all']").click()
     grid = page.locator(WIDGET_GRID).first
     grid.wait_for(state="visible", timeout=timeout_s * 1000)
+    lab.wait_kernel_idle(timeout_s)  # the later cells' outputs shift the page; interact once they are in
     before = grid_cells(page)
     n = round(len(before) ** 0.5)
     if n * n != len(before) or n not in (4, 6, 9):
@@ -162,11 +179,7 @@ def drive(page, lab: Lab, notebook: str, screenshot: Path, timeout_s: float) -> 
     handle.focus()
     for _ in range(3):  # the slider starts at the trained count; step back towards iteration 1
         handle.press("ArrowLeft")
-    deadline = time.time() + 30
-    after = grid_cells(page)
-    while after == before and time.time() < deadline:
-        time.sleep(0.25)
-        after = grid_cells(page)
+    after = settled_cells(page, before, timeout=30)
     changed = sum(a != b for a, b in zip(before, after))
     if changed == 0:
         raise CheckFailed("moving the slider did not change any cell of the grid")
@@ -174,7 +187,7 @@ def drive(page, lab: Lab, notebook: str, screenshot: Path, timeout_s: float) -> 
     its = [re.search(r"iteration (\d+)", text) for text in (shown_before, shown_after)]
     if not all(its) or int(its[1][1]) >= int(its[0][1]):
         raise CheckFailed(f"the status line did not follow the slider back: {shown_before!r} -> {shown_after!r}")
-    grid.scroll_into_view_if_needed()
+    page.locator(".explorer-grid").first.scroll_into_view_if_needed()  # the widget stays; its table is redrawn
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot))
     return {"grid": f"{n}x{n}", "cells_changed": changed, "iterations": [int(m[1]) for m in its]}
