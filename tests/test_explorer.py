@@ -115,3 +115,25 @@ def test_explorer_report_loads_no_widget_javascript_from_a_cdn(notebook_run):
     report = (notebook_run / "report-noinput.html").read_text()
     assert "@jupyter-widgets/html-manager" not in report
     assert "Explorer of" in report, "the widget falls back to its one-line text"
+
+
+def test_default_run_is_the_newest_finished_baseline_run(tmp_path):
+    import os
+
+    def fake_run(name: str, mtime: float, finished: bool = True) -> Path:
+        run = tmp_path / "baseline" / name / "runs" / "baseline-s0"
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.pt").write_bytes(b"")
+        if finished:
+            (run / "eval.parquet").write_bytes(b"")
+            os.utime(run / "eval.parquet", (mtime, mtime))
+        return run
+
+    fake_run("old", 1_000)
+    new = fake_run("new", 2_000)
+    fake_run("unfinished", 3_000, finished=False)
+    out = tmp_path / "explorer" / "lab"
+    assert explorer.newest_run(tmp_path) == new
+    assert explorer.default_run("", out) == new
+    with pytest.raises(FileNotFoundError, match="not a training run folder"):
+        explorer.default_run(str(tmp_path / "nowhere"), out)
