@@ -148,9 +148,16 @@ def _cell_acc(tr: Trace) -> np.ndarray:
     return right.sum(-1) / np.maximum(blank.sum(-1), 1)  # (B, T)
 
 
+def _shown(tr: Trace) -> np.ndarray:
+    """(B, T, C) the grids as a reader sees them: givens kept, predictions in the blank cells. The model's
+    output on a given cell is ignored, so changes, oscillations and conflicts are about the blanks it fills."""
+    return np.where(tr.puzzles[:, None] > 0, tr.puzzles[:, None].astype(np.int8), tr.predictions)
+
+
 def _changed(tr: Trace) -> np.ndarray:
-    """(B, T) cells whose prediction differs from the previous iteration (0 at iteration 1)."""
-    diff = (tr.predictions[:, 1:] != tr.predictions[:, :-1]).sum(-1)
+    """(B, T) blank cells whose prediction differs from the previous iteration (0 at iteration 1)."""
+    shown = _shown(tr)
+    diff = (shown[:, 1:] != shown[:, :-1]).sum(-1)
     return np.concatenate([np.zeros((len(diff), 1), diff.dtype), diff], 1)
 
 
@@ -171,10 +178,11 @@ def _long(tr: Trace, columns: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def per_iteration(tr: Trace) -> pd.DataFrame:
-    """One row per (puzzle, iteration): cell_acc (blank cells), solved, violations (cells whose digit
-    repeats in a row, column or box) and changed (cells that differ from the previous iteration)."""
+    """One row per (puzzle, iteration): cell_acc (blank cells), solved, violations (cells, givens included,
+    whose digit repeats in a row, column or box) and changed (blank cells that differ from the previous
+    iteration)."""
     return _long(tr, {"cell_acc": _cell_acc(tr), "solved": _solved(tr),
-                      "violations": _conflict_counts(tr.predictions), "changed": _changed(tr)})
+                      "violations": _conflict_counts(_shown(tr)), "changed": _changed(tr)})
 
 
 def bucket_curves(frame: pd.DataFrame, metrics=("solved", "cell_acc", "violations")) -> pd.DataFrame:
@@ -223,11 +231,11 @@ def oscillations(predictions: np.ndarray) -> np.ndarray:
 def puzzle_dynamics(tr: Trace, upto: int | None = None) -> pd.DataFrame:
     """One row per puzzle over iterations 1..upto (default: the trained count): outcome, peak_iteration
     (first iteration of the best cell accuracy), peak and final cell accuracy, first_solved (NaN if never),
-    still_changing (the last iteration differs from the one before) and oscillations."""
+    still_changing (a blank cell's prediction differs between the last two iterations) and oscillations."""
     upto = int(upto or tr.trained_iterations)
     if not 2 <= upto <= tr.iterations:
         raise ValueError(f"puzzle_dynamics: upto must be in 2..{tr.iterations} (the traced iterations), got {upto}")
-    preds = tr.predictions[:, :upto]
+    preds = _shown(tr)[:, :upto]
     solved, acc = _solved(tr)[:, :upto], _cell_acc(tr)[:, :upto]
     first = np.where(solved.any(1), solved.argmax(1) + 1, np.nan)
     frame = tr.meta.copy()

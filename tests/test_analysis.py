@@ -48,6 +48,16 @@ def test_peak_still_changing_and_oscillations_on_known_sequences():
     np.testing.assert_allclose(dyn["final_cell_acc"], [1, 10 / 12, 1, 11 / 12])
 
 
+def test_the_models_output_on_given_cells_is_ignored():
+    # cell 0 is given; the model's argmax there flips 1 -> 2 -> 1, which a reader never sees
+    tr = synthetic([[RIGHT, wrong({0: 2}), RIGHT]], trained=3)
+    dyn = analysis.puzzle_dynamics(tr)
+    assert dyn["oscillations"].tolist() == [0] and dyn["still_changing"].tolist() == [False]
+    assert analysis.per_iteration(tr)["changed"].tolist() == [0, 0, 0]
+    assert analysis.per_iteration(tr)["violations"].tolist() == [0, 0, 0]
+    assert analysis.halting(tr)["halted_at"].tolist() == [1]
+
+
 def test_oscillations_counts_returns_only():
     seq = lambda *vals: np.array([[[v] for v in vals]], np.int8)  # one puzzle, one cell
     assert analysis.oscillations(seq(1, 2, 1))[0] == 1
