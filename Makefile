@@ -30,7 +30,7 @@ lab: $(STAMP)
 check-report: $(STAMP)
 	@command -v chromium >/dev/null || { echo "installing Debian chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m lib.workbook screenshot
-	PYTHONPATH=. $(PY) scripts/browser_check.py
+	$(PY) scripts/browser_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
