@@ -29,10 +29,12 @@ test-fast: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
-# Screenshot of the newest HTML report in headless Chromium (Debian's chromium package).
+# Screenshot of the newest HTML report in headless Chromium (Debian's chromium package), and of the
+# explorer running in JupyterLab after its slider moved (outputs/screenshots/explorer.png).
 check-report: $(STAMP)
 	@command -v chromium >/dev/null || { echo "installing Debian chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m lib.cli screenshot
+	$(PY) scripts/browser_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

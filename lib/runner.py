@@ -222,6 +222,9 @@ def _duration(seconds: float) -> str:
 def render_reports(executed: Path) -> tuple[Path, Path]:
     """report.html with code and report-noinput.html with results only, beside the executed notebook."""
     nb = nbformat.read(str(executed), as_version=4)
+    # Saved widget state makes nbconvert load the widget manager from a CDN; a shared report must work
+    # offline, so widgets show their text fallback and notebooks add static figures beside them.
+    nb.metadata.pop("widgets", None)
     paths = []
     for exclude, fname in ((False, "report.html"), (True, "report-noinput.html")):
         exporter = HTMLExporter(exclude_input=exclude, exclude_input_prompt=exclude, exclude_output_prompt=exclude)
