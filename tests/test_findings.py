@@ -195,7 +195,7 @@ def test_tidy_results_falls_back_to_the_puzzle_index(tmp_path):
 
 def test_claims_compare_paired_puzzles_and_say_not_run_for_missing_variants(tmp_path):
     n = 40
-    runs = [_fake_run(tmp_path, "baseline", s, {4: [True] * n, 8: [True] * n}) for s in (0, 1, 2)]
+    runs = [_fake_run(tmp_path, v, s, {4: [True] * n, 8: [True] * n}) for s in (0, 1, 2) for v in ("original", "baseline")]
     runs += [_fake_run(tmp_path, "no-iteration", s, {4: [p % 4 == 0 for p in range(n)]}) for s in (0, 1, 2)]
     tidy = findings.tidy_results(runs)
     table = findings.claim_table(tidy, n_boot=200).set_index("claim")
@@ -220,7 +220,7 @@ def test_ema_claim_compares_ema_and_live_weights_of_one_run(tmp_path):
 
 def test_mixed_thread_counts_are_noted(tmp_path):
     n = 10
-    runs = [_fake_run(tmp_path / "a", "baseline", 0, {4: [True] * n}, threads=1),
+    runs = [_fake_run(tmp_path / "a", "original", 0, {4: [True] * n}, threads=1),
             _fake_run(tmp_path / "b", "no-iteration", 0, {4: [False] * n}, threads=2)]
     table = findings.claim_table(findings.tidy_results(runs), n_boot=50)
     assert "different thread counts" in table.iloc[0]["note"]
@@ -228,11 +228,11 @@ def test_mixed_thread_counts_are_noted(tmp_path):
 
 def test_duplicate_runs_of_a_seed_are_noted(tmp_path):
     n = 10
-    runs = [_fake_run(tmp_path / "a", "baseline", 0, {4: [True] * n}),
-            _fake_run(tmp_path / "b", "baseline", 0, {4: [False] * n}),
+    runs = [_fake_run(tmp_path / "a", "original", 0, {4: [True] * n}),
+            _fake_run(tmp_path / "b", "original", 0, {4: [False] * n}),
             _fake_run(tmp_path / "a", "no-iteration", 0, {4: [False] * n})]
     row = findings.claim_table(findings.tidy_results(runs), n_boot=50).iloc[0]
-    assert "baseline has several runs of one seed" in row["note"] and "+50.0pp" in row["our figure"]
+    assert "original has several runs of one seed" in row["note"] and "+50.0pp" in row["our figure"]
 
 
 def test_no_results_means_every_claim_is_not_run(tmp_path):
