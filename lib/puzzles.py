@@ -536,6 +536,9 @@ def _deduction_depth(grid, n, T, cands, val, newv):
                     once |= m
             if (once | done) != full:
                 return NEEDS_GUESS
+            # The hidden-single scan of _propagate, kept inline on purpose (a deliberate duplicate): here
+            # a round's findings are collected into newv instead of applied at once, and a shared numba
+            # helper would need both behaviours behind a flag in the innermost loop.
             hidden = once & ~twice & ~done
             while hidden:
                 b = hidden & -hidden

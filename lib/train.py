@@ -509,23 +509,13 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
         files.write_json(out / "config.json", {**cfg.to_dict(), "code": code_identity()})
     curriculum, batcher, tests = prepare_data(cfg, ranks, progress, device)
 
-    # model, optimiser and state, fresh or resumed
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, cfg.data.grid_size).to(device)
+    model, optimizer, ema, carry = build_parts(cfg, device)
+    train_model = wrap_for_training(model, cfg, ranks, device)
     params = count_params(model)
-    optimizer = make_optimizer(model, cfg, device)
-    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-    carry = Carry() if cfg.train.carry else None
     last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
     state, resumed = start_state(cfg, out, resume, curriculum, model, optimizer, ema, carry, device, ranks)
     metrics = MetricsWriter(out / "metrics.jsonl", cfg.train.seed, state.step if resumed else None, ranks.main)
-    log.info("parameters: %d", params)
-    if progress:
-        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; "
-                   f"logs in {files.relative(out / 'train.log')}")
-    train_model = torch.compile(model) if cfg.train.compile else model
-    if ranks.world > 1:
-        train_model = DDP(train_model, device_ids=[device.index] if device.type == "cuda" else None)
+    announce(cfg, out, params, device, progress)
     last_good = state.step if resumed else None
     kill_at, nan_at = _fault_step(KILL_AT_STEP), _fault_step(NAN_AT_STEP)
 
@@ -536,13 +526,10 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
         while state.step < cfg.train.steps:
             t0 = time.perf_counter()
             step, cur = state.step, state.curriculum
-            lr = lr_at(step, cfg, cur.stage_start, cur.stage)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_lr(optimizer, lr_at(step, cfg, cur.stage_start, cur.stage))
             p, a = batcher(curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage), cfg.train.batch_size)
             p, a, start = carry.fill(p, a) if carry else (p, a, None)
-            mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
-            loss, acc, end = train_step(train_model, optimizer, p[mine].split(per_rank), a[mine].split(per_rank),
+            loss, acc, end = train_step(train_model, optimizer, *micro_batches(p, a, cfg, ranks, per_rank),
                                         cfg, device, amp_dtype, ranks, start)
             if step == nan_at:
                 loss = float("nan")
@@ -587,6 +574,41 @@ def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, d
     files.write_json(out / "summary.json", summary)
     log.info("%s after %d steps: final solved %s", status, state.step, summary["final"])
     return summary
+
+
+def build_parts(cfg: RunConfig, device):
+    """(model, optimiser, EMA or None, Carry or None), the model seeded by train.seed."""
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, cfg.data.grid_size).to(device)
+    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    return model, make_optimizer(model, cfg, device), ema, Carry() if cfg.train.carry else None
+
+
+def wrap_for_training(model, cfg: RunConfig, ranks: Dist, device):
+    """The module the loop calls: compiled and/or DDP-wrapped; checkpoints keep the plain model."""
+    wrapped = torch.compile(model) if cfg.train.compile else model
+    if ranks.world > 1:
+        wrapped = DDP(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
+    return wrapped
+
+
+def announce(cfg: RunConfig, out: Path, params: int, device, progress: bool) -> None:
+    log.info("parameters: %d", params)
+    if progress:
+        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; "
+                   f"logs in {files.relative(out / 'train.log')}")
+
+
+def set_lr(optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def micro_batches(p: torch.Tensor, a: torch.Tensor, cfg: RunConfig, ranks: Dist, per_rank: int):
+    """This rank's share of the global batch, split into grad_accum micro-batches: (puzzles, answers)."""
+    mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
+    return p[mine].split(per_rank), a[mine].split(per_rank)
 
 
 def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
