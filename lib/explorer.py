@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib import analysis
+from lib import analysis, workbook
 from lib import puzzles as puzzles_lib
 
 ANY = "any"
@@ -306,11 +306,10 @@ def newest_run(outputs: str | Path, family: str = "baseline") -> Path | None:
     return max(done, key=lambda d: (d / "eval.parquet").stat().st_mtime, default=None)
 
 
-def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed: int = 0, reuse: bool = True) -> Path:
+def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed: int = 0, reuse: bool | str = True,
+                device: str = "auto", overrides: dict | None = None) -> Path:
     """`run_dir` if given; else the newest 01_baseline run beside this notebook's outputs; else a fresh
     `preset` baseline trained into output_dir/runs/."""
-    from lib import workbook
-
     if run_dir:
         if not (Path(run_dir) / "config.json").exists():
             raise FileNotFoundError(f"run_dir {run_dir} is not a training run folder (no config.json)")
@@ -319,4 +318,11 @@ def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed:
     if found is not None:
         return found
     print(f"no finished baseline run found: training {preset} first")
-    return workbook.train_runs(preset, ["baseline"], [seed], output_dir, reuse=reuse, progress=False)[0]
+    return workbook.train_runs(preset, ["baseline"], [seed], output_dir, device=device, overrides=overrides,
+                               reuse=reuse, progress=False)[0]
+
+
+def show_strip(ex: "Explorer", puzzles=None, columns: int = 8):
+    """The static strip as a displayable HTML object (what a shared report shows instead of the widget)."""
+    from IPython.display import HTML
+    return HTML(static_strip(ex, puzzles, columns))

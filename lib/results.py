@@ -14,6 +14,7 @@ import pandas as pd
 from lib.config import RunConfig, bucket_order, flatten
 from lib.evaluate import load_run
 from lib.provenance import code_identity
+from lib.stats import mean_ci
 
 OTHER_CODE = "other code"
 UNKNOWN_CODE = "unknown code"  # a run folder written before runs recorded their code
@@ -81,7 +82,8 @@ def _flat_summary(summary: dict) -> dict:
 
 def rating_table(results: Results) -> pd.DataFrame:
     """Per bucket: solved % and cell accuracy % (blank cells), final and peak over the evaluations at each
-    run's trained iteration count; mean over seeds (with the spread of final solved % when seeds > 1)."""
+    run's trained iteration count; mean over seeds, and with several seeds the half-width of the 95% CI of
+    final solved % over seeds (t-based) and the seed count."""
     m = results.metrics
     test = m[(m["split"] == "test") & (m["iterations"] == m["trained_iterations"])]
     per_run = test.groupby(["variant", "seed", "bucket", "metric"], observed=True).agg(
@@ -92,7 +94,9 @@ def rating_table(results: Results) -> pd.DataFrame:
     order = ["solved % (final)", "solved % (peak)", "cell acc % (final)", "cell acc % (peak)"]
     table = wide.groupby(["variant", "bucket"], observed=True)[order].mean()
     if results.summaries["seed"].nunique() > 1:
-        table["solved % (final) std"] = wide.groupby(["variant", "bucket"], observed=True)["solved % (final)"].std()
+        final = wide.groupby(["variant", "bucket"], observed=True)["solved % (final)"]
+        table.insert(1, "± 95% CI", final.agg(lambda v: mean_ci(v)[2] - mean_ci(v)[0]))
+        table["seeds"] = final.count()
     return table.reindex(bucket_order(table.index.get_level_values("bucket")), level="bucket").round(1)
 
 
