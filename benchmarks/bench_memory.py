@@ -25,6 +25,7 @@ def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseli
 
     from lib.config import make_config
     from lib.model import build_model, iteration_loss
+    from lib.train import backward_per_supervision_step
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -36,8 +37,10 @@ def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseli
     for p in model.parameters():  # gradients allocated up front, so the delta is the step's activations
         p.grad = torch.zeros_like(p)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    loss = iteration_loss(model(puzzle), answer, cfg.model.loss)
-    loss.backward()
+    if cfg.model.sharing == "nested":  # trained one supervision step at a time, as lib.train does
+        backward_per_supervision_step(model, puzzle, answer, cfg, torch.device("cpu"), None, 1)
+    else:
+        iteration_loss(model(puzzle), answer, cfg.model.loss).backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"bytes": peak - base, "batch": batch}
 

@@ -248,14 +248,17 @@ def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, rank
         for j, (x, y) in enumerate(zip(xs, ys)):
             sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
             with (contextlib.nullcontext() if sync else model.no_sync()):
-                with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
-                    if cfg.train.carry:
-                        logits, end = model.rollout(x, carried=start)
-                        final[:] = [end]
-                    else:
-                        logits = model(x)
-                    loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
-                loss.backward()
+                if cfg.model.sharing == "nested":
+                    loss, logits = backward_per_supervision_step(model, x, y, cfg, device, amp_dtype, len(xs))
+                else:
+                    with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
+                        if cfg.train.carry:
+                            logits, end = model.rollout(x, carried=start)
+                            final[:] = [end]
+                        else:
+                            logits = model(x)
+                        loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
+                    loss.backward()
             total += loss.detach()
             if not first:
                 with torch.no_grad():
@@ -273,6 +276,28 @@ def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, rank
         stats /= ranks.world
     loss, acc = stats.tolist()
     return loss, acc, final[0] if final else None
+
+
+def backward_per_supervision_step(model, x, y, cfg: RunConfig, device, amp_dtype, n_micro: int):
+    """TRM's deep supervision for sharing=nested: its state is detached between supervision steps
+    (iterations), so each step's graph is independent and is backpropagated as soon as its loss is known.
+    The gradient is the one of the loss over all iterations, but memory holds one step's activations
+    instead of all of them, which is what lets the log's batch 4096 fit (benchmarks/bench_memory.py).
+    Returns (loss, logits [T, B, C, N] detached)."""
+    T, total, outs = cfg.model.iterations, torch.zeros((), device=device), []
+    with autocast(device, amp_dtype):
+        state = model.init_state(x)
+    for i in range(T):
+        with autocast(device, amp_dtype):
+            state, logits = model.step(state, i)
+            supervised = cfg.model.loss == "all" or i == T - 1
+            loss = iteration_loss(logits[None], y) / (T if cfg.model.loss == "all" else 1) / n_micro
+        if supervised:
+            loss.backward(retain_graph=True)  # retained: the puzzle's encoding, which later steps reuse
+            total += loss.detach()
+        state = {k: v if k == "h0" else v.detach() for k, v in state.items()}
+        outs.append(logits.detach())
+    return total, torch.stack(outs)
 
 
 class Carry:
@@ -612,8 +637,8 @@ def micro_batches(p: torch.Tensor, a: torch.Tensor, cfg: RunConfig, ranks: Dist,
 
 
 def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
-    if cfg.train.carry and ranks.world > 1:
-        raise ValueError("train.carry keeps its slots in one process; run it without torchrun")
+    if (cfg.train.carry or cfg.model.sharing == "nested") and ranks.world > 1:
+        raise ValueError("train.carry and model.sharing=nested step outside DDP's forward; run them without torchrun")
     per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
     if rem:
         raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "

@@ -19,7 +19,7 @@ from lib import puzzles
 from lib.config import make_config, parse_set
 from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
-from lib.model import build_model
+from lib.model import build_model, iteration_loss
 from lib.provenance import code_identity
 from lib.train import EMA, SAM, Batcher, make_optimizer, train
 
@@ -268,6 +268,21 @@ def test_sam_steps_with_the_gradient_at_the_perturbed_point():
     assert loss.item() == pytest.approx(9.0)
     assert torch.allclose(seen[1], perturbed)
     assert torch.allclose(w.detach(), torch.tensor([1.0, 2.0]) - 0.1 * 3 * perturbed ** 2)
+
+
+def test_nested_steps_backpropagated_one_at_a_time_give_the_whole_loss_gradient():
+    cfg = make_config("cpu-smoke", "trm-nested", {"model.iterations": 3, "model.h_cycles": 2, "model.l_cycles": 2})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, 4)
+    x = torch.tensor([[1, 0, 0, 4, 0, 4, 1, 0, 0, 1, 0, 0, 4, 0, 0, 1]] * 2)
+    y = torch.tensor([[1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]] * 2)
+    iteration_loss(model(x), y).backward()
+    whole = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    loss, logits = train_mod.backward_per_supervision_step(model, x, y, cfg, torch.device("cpu"), None, 1)
+    assert logits.shape == (3, 2, 16, 4) and loss == pytest.approx(iteration_loss(model(x), y).item(), rel=1e-5)
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, whole[name], rtol=1e-4, atol=1e-7), name
 
 
 def test_ema_update():
