@@ -366,9 +366,11 @@ VARIANTS: dict[str, Variant] = {
                         "Unrolled (16 Separate Transformers)", {"model.sharing": "unrolled"}, base="original",
                         family="architecture"),
     "trm-nested": Variant("TRM's nested H/L cycles (3 x 6, all but the last outer cycle without gradients, state "
-                          "detached between supervision steps), fixed random initial states, MLP-T blocks with a "
-                          "512-wide token MLP (positions live in its weights), hidden 512, 2 layers (~4.4M at 9x9), lr 1e-4, wd 1.0 on every "
-                          "parameter, constant lr; log 60.3% vs 76.3%", "TRM Architecture (Nested H_cycles/L_cycles)",
+                          "detached between supervision steps and each step backpropagated on its own), fixed random "
+                          "initial states, 2 MLP-T layers at hidden 512 with ReLU MLPs: a 512-wide token MLP where TRM "
+                          "has a SwiGLU of width 256 (4 x 81 x 2/3 rounded up to 256), positions living in its weights, "
+                          "and a 2048-wide channel MLP (~4.4M params at 9x9 against the log's ~4.5M); lr 1e-4, wd 1.0 on "
+                          "every parameter, constant lr; log 60.3% vs 76.3%", "TRM Architecture (Nested H_cycles/L_cycles)",
                           {"model.sharing": "nested", "model.block": "mixer", "model.n_layers": 2,
                            "model.d_model": 512, "model.d_ff": 2048, "model.token_mlp": 512,
                            "model.h_init": "random", "model.feed_preds": False, "model.pos": "none", "optim.weight_decay": 1.0,

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from datasets.exceptions import DatasetNotFoundError
 
-from lib import puzzles
+from lib import files, puzzles
 from lib.config import SIZES, DataConfig, bucket_labels
 from lib.provenance import source_hash
 from lib.puzzles import PuzzleError
@@ -246,15 +246,12 @@ def _file_id(path: str | Path) -> dict:
 
 
 def _write_arrow(table: pa.Table, path: Path) -> None:
-    """Write an Arrow stream file atomically (tmp + os.replace): readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """An Arrow stream file, written atomically: readers never see half a file."""
+    def write(tmp: Path) -> None:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    files.atomic_write(path, write)
 
 
 def _read_arrow(path: Path) -> datasets.Dataset:
