@@ -18,12 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from lib import data as data_lib
+from lib import plots  # noqa: F401  (a headless backend outside notebooks, and the seaborn theme)
 from lib import puzzles as puzzles_lib
 from lib.config import bucket_order
+from lib.evaluate import load_model, load_run
+from lib.train import eval_subset
 
 OUTCOMES = ("solved", "failed", "solved-then-lost")  # solved-then-lost: solved earlier, unsolved at the end
 META = ("bucket", "rating", "deduction_depth")
@@ -80,9 +85,6 @@ def trace(model, puzzles: np.ndarray, answers: np.ndarray | None, iterations: in
 def run_puzzles(run) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """(puzzles, answers, meta) of a run's test puzzles (a lib.evaluate.Run), row i being eval.parquet's
     puzzle i: the run's split, cut to eval.max_puzzles the way training did."""
-    from lib import data as data_lib
-    from lib.train import eval_subset
-
     cfg = run.run_config
     test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
     puzzles, answers = data_lib.to_arrays(test)
@@ -99,8 +101,6 @@ def trace_run(run_dir: str | Path, iterations: int | None = None, checkpoint: st
               batch_size: int = 256, progress: bool = False) -> Trace:
     """Trace a finished run on the puzzles of its eval.parquet (default: to 4x the trained count).
     The `last` checkpoint is the model eval.parquet was scored with."""
-    from lib.evaluate import load_model, load_run
-
     run = load_run(run_dir)
     puzzles, answers, meta = run_puzzles(run)
     trained = run.run_config.model.iterations
@@ -322,8 +322,6 @@ class Analysis:
 
 def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bool = True) -> Analysis:
     """Trace every run to `iterations_factor` x its trained count and build the frames the figures read."""
-    from lib.evaluate import load_run
-
     frames: dict[str, list] = {"per_iteration": [], "dynamics": [], "halting": [], "evals": []}
     trained = set()
     for d in tqdm(run_dirs, desc="trace runs", disable=not progress):
@@ -347,9 +345,6 @@ def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bo
 # Seaborn over the frames above; across several runs (seeds) the error bars are the spread between runs.
 
 def _subplots(*args, **kwargs):
-    import matplotlib.pyplot as plt
-
-    import lib.plots  # noqa: F401 - picks a headless backend outside notebooks and sets the seaborn theme
     return plt.subplots(*args, **kwargs)
 
 

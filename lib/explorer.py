@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lib import analysis, workbook
+from lib.evaluate import load_model, load_run
 from lib import puzzles as puzzles_lib
 
 ANY = "any"
@@ -124,8 +125,6 @@ class Explorer:
     """One run's test puzzles, traced on demand and cached, with the widgets to browse them."""
 
     def __init__(self, run_dir: str | Path, checkpoint: str = "last", max_iterations: int | None = None):
-        from lib.evaluate import load_model, load_run
-
         run = load_run(run_dir)
         cfg = run.run_config
         self.run_dir = Path(run_dir)

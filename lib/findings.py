@@ -13,6 +13,7 @@ puzzle (`paired_bootstrap`) and the verdict comes from the CI (`verdict`), never
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import math
@@ -20,11 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 from tqdm.auto import tqdm
 
 from lib.config import bucket_order
-from lib.files import read_json, relative, write_text
+from lib import plots  # noqa: F401  (a headless backend outside notebooks, and the workbook's theme)
+from lib import sweep, workbook
+from lib.files import atomic_write, read_json, relative, write_json, write_text
+from lib.workbook import NOTEBOOK_RUN, OUTPUTS
 from lib.stats import mean_ci, t_quantile  # noqa: F401  (re-exported: the claim checker's statistics)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,25 +75,25 @@ class Claim:
 
 
 B = Side("baseline")
-O = Side("original")  # the log's first model, the base of its early ablations
+ORIGINAL = Side("original")  # the log's first model, the base of its early ablations
 CLAIMS: list[Claim] = [
     Claim("iteration", "iteration is needed: 1 iteration fails", "Ablation: No Iteration",
-          "1 iteration: 0/1000 solved (64.3% cells) vs 16 iterations: 643/1000", O, Side("no-iteration"), ">"),
+          "1 iteration: 0/1000 solved (64.3% cells) vs 16 iterations: 643/1000", ORIGINAL, Side("no-iteration"), ">"),
     Claim("intermediate-supervision", "intermediate supervision beats a final-only loss",
           "Ablation: No Intermediate Supervision", "final-only 428/1000 vs all iterations 643/1000",
-          O, Side("final-only-loss"), ">"),
+          ORIGINAL, Side("final-only-loss"), ">"),
     Claim("weight-sharing", "weight sharing beats unrolled at 16x the parameters",
           "Experiment: Unrolled (16 Separate Transformers)", "unrolled 581/1000 vs shared 643/1000",
-          O, Side("unrolled"), ">",
+          ORIGINAL, Side("unrolled"), ">",
           cpu_note="cpu-quick trains 8 iterations, so unrolled has 8x the parameters, not 16x"),
     Claim("phases-2x2", "4 shared layers beat 2 phase blocks of 2 layers",
           "Experiment: 2 Transformers × 2 Layers (Middle1)",
-          "middle1 162/1000 vs shared 643/1000", O, Side("middle1"), ">"),
+          "middle1 162/1000 vs shared 643/1000", ORIGINAL, Side("middle1"), ">"),
     Claim("phases-4x1", "4 shared layers beat 4 phase blocks of 1 layer",
           "Experiment: 4 Transformers × 1 Layer (Middle2)",
-          "middle2 0/1000 vs shared 643/1000", O, Side("middle2"), ">"),
+          "middle2 0/1000 vs shared 643/1000", ORIGINAL, Side("middle2"), ">"),
     Claim("recurrence", "adding h_prev (recurrence) beats no recurrence", "Experiment: Hidden State Recurrence",
-          "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", Side("recur-add"), O, ">"),
+          "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", Side("recur-add"), ORIGINAL, ">"),
     Claim("encode-once", "encoding the puzzle once is at least as good as feeding it every iteration",
           "Experiment: No X After Init (TRM-style Input)", "once 2248/2500 vs every iteration 2265/2500 (-0.7%)",
           Side("no-x-after-init"), Side("recur-add"), "≥", margin=1.0),
@@ -116,7 +122,7 @@ CLAIMS: list[Claim] = [
     Claim("relu2", "ReLU beats ReLU²", "Experiment: ReLU Squared Activation", "ReLU 83.6% vs ReLU² 81.9% (+1.7pp)",
           B, Side("relu2"), ">"),
     Claim("sinusoidal", "1D sinusoidal positions fail", "Experiment: Sinusoidal Positional Encoding",
-          "sinusoidal 0/1000 (summary table) vs 643/1000", O, Side("pos-sinusoidal"), ">"),
+          "sinusoidal 0/1000 (summary table) vs 643/1000", ORIGINAL, Side("pos-sinusoidal"), ">"),
     Claim("rope-vs-rcb", "2D RoPE ≈ row/column/box embeddings", "Key Insights (6): positional encoding",
           "2D RoPE -0.3pp vs row/col/box", B, Side("pos-rcb"), "≈", margin=1.0),
     Claim("scale-down", "the 100K model is far worse", "Experiment: Scale DOWN",
@@ -388,10 +394,6 @@ VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "
 def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str = ""):
     """A - B overall per claim with its 95% CI, coloured by verdict; the shaded band is the margin of
     ≈ claims and the tolerated side of ≥ / ≤ claims."""
-    from lib import plots  # noqa: F401  (headless backend and the workbook's theme)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     overall = compared[compared["bucket"] == "all"].set_index("claim")
     shown = [c for c in claims if c.name in overall.index]
     fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.5))
@@ -417,10 +419,6 @@ def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str
 
 def variant_plot(tidy: pd.DataFrame, title: str = ""):
     """Solved % at the trained count per variant and bucket; bars show the spread over seeds (sd)."""
-    from lib import plots  # noqa: F401
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     per_seed = _per_seed(tidy)
     variants = list(dict.fromkeys(per_seed["variant"]))
     fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(variants), 1) * 2 + 1.5))
@@ -476,8 +474,6 @@ def regenerate_command(preset: str) -> str:
 
 def output_folder(output_dir: str) -> Path:
     """The folder the runner gave this notebook, or outputs/findings/lab when run in JupyterLab."""
-    from lib.workbook import OUTPUTS
-
     out = Path(output_dir) if output_dir else OUTPUTS / "findings" / "lab"
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -485,11 +481,6 @@ def output_folder(output_dir: str) -> Path:
 
 def finish(output_dir: Path, tidy: pd.DataFrame, table: pd.DataFrame, params: dict) -> dict:
     """The findings run's summary.json for the index: verdict counts and each variant's solved % per bucket."""
-    import datetime as dt
-
-    from lib.files import write_json
-    from lib.workbook import NOTEBOOK_RUN
-
     solved = variant_table(tidy)["solved % (final)"]
     summary = {
         "kind": NOTEBOOK_RUN, "status": "complete", "family": Path(output_dir).parent.name,
@@ -546,15 +537,14 @@ def sweep_name(grid: dict, threads: int) -> str:
     return f"findings-{grid.get('fixed', {}).get('preset', 'custom')}-t{threads}"
 
 
-def run_dirs_of(sweep: str, out_root: Path) -> list[Path]:
+def run_dirs_of(name: str, out_root: Path) -> list[Path]:
     """Every training run folder a sweep's notebook runs produced."""
-    return sorted(p.parent for p in Path(out_root).glob(f"*/{sweep}--*/runs/*/config.json"))
+    return sorted(p.parent for p in Path(out_root).glob(f"*/{name}--*/runs/*/config.json"))
 
 
 def _cmd_sweep(args) -> None:
     import yaml
 
-    from lib import sweep, workbook
 
     grid = effective_grid(yaml.safe_load(Path(args.grid).read_text()) or {}, args.threads)
     name = sweep_name(grid, args.threads)
@@ -570,7 +560,6 @@ def _cmd_sweep(args) -> None:
 
 
 def _collect(run_dirs: list[Path], out: str) -> None:
-    from lib.files import atomic_write
 
     tidy = tidy_results(run_dirs)
     atomic_write(out, lambda tmp: tidy.to_parquet(tmp, index=False))
