@@ -17,6 +17,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
+    # mkstemp makes the file private (0600); a report or result is meant to be shared like any other file
+    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
