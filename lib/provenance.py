@@ -40,5 +40,13 @@ def git_commit(root: Path = LIB.parent) -> str:
         return "unknown"
 
 
+@functools.lru_cache(maxsize=1)
+def _identity() -> tuple[str, str]:
+    return source_hash(), git_commit()
+
+
 def code_identity() -> dict:
-    return {"code_hash": source_hash(), "commit": git_commit()}
+    """Computed once per process: a run is made by the code its process imported, so files edited while it
+    runs must not change the identity its later checkpoints and summary record (nor cost a re-read each time)."""
+    code_hash, commit = _identity()
+    return {"code_hash": code_hash, "commit": commit}
