@@ -124,7 +124,8 @@ def test_claims_have_unique_names_and_cover_the_issue():
 
 def test_the_findings_grid_runs_every_variant_the_claims_need():
     grid = yaml.safe_load((REPO / "findings" / "cpu-quick-grid.yaml").read_text())
-    assert set(findings.claim_variants()) <= set(grid["variant"])
+    assert set(findings.variants_to_train("cpu-quick")) <= set(grid["variant"])
+    assert "curriculum-mixed" not in grid["variant"]  # it equals the baseline there: its runs would repeat them
     assert grid["seed"] == [0, 1, 2] and grid["fixed"]["preset"] == "cpu-quick"
     effective = findings.effective_grid(grid, threads=2)
     assert effective["fixed"]["overrides"]["train.threads"] == 2 and "overrides" not in grid["fixed"]
@@ -216,6 +217,22 @@ def test_ema_claim_compares_ema_and_live_weights_of_one_run(tmp_path):
     ema_claim = [c for c in CLAIMS if c.name == "ema"]
     row = findings.comparisons(tidy, ema_claim, n_boot=100).set_index("bucket").loc["all"]
     assert row["A solved %"] == 100 and row["B solved %"] == 0 and row["verdict"] == "reversed"
+
+
+def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
+    assert "cpu-smoke" in VARIANTS["curriculum-reverse"].equals_baseline_on
+    n = 20
+    plateau = [_fake_run(tmp_path, "curriculum-plateau", s, {4: [True] * n}) for s in (0, 1, 2)]
+    base = [_fake_run(tmp_path, "baseline", s, {4: [p % 2 == 0 for p in range(n)]}) for s in (0, 1, 2)]
+    claim = next(c for c in CLAIMS if c.name == "plateau")  # curriculum-plateau vs curriculum-reverse
+    row = findings.claim_table(findings.tidy_results(plateau + base), [claim], n_boot=50).iloc[0]
+    assert "+50.0pp" in row["our figure"] and row["n seeds"] == 3
+    assert "curriculum-reverse runs the baseline's config on cpu-smoke" in row["note"]
+    own = [_fake_run(tmp_path / "own", "curriculum-reverse", s, {4: [True] * n}) for s in (0, 1, 2)]
+    row = findings.claim_table(findings.tidy_results(plateau + base + own), [claim], n_boot=50).iloc[0]
+    assert "+0.0pp" in row["our figure"] and "baseline's config" not in row["note"]  # its own runs win
+    assert "curriculum-reverse" not in findings.variants_to_train("cpu-smoke")
+    assert "curriculum-mixed" not in findings.variants_to_train("cpu-quick")
 
 
 def test_mixed_thread_counts_are_noted(tmp_path):
