@@ -26,9 +26,11 @@ import pandas as pd
 import seaborn as sns
 from tqdm.auto import tqdm
 
-from lib.config import VARIANTS, bucket_order
+from lib.config import VARIANTS, bucket_order, make_config
 from lib import plots  # noqa: F401  (a headless backend outside notebooks, and the workbook's theme)
 from lib import sweep, workbook
+from lib.provenance import code_identity
+from lib.train import train
 from lib.files import atomic_write, read_json, relative, write_json, write_text
 from lib.workbook import NOTEBOOK_RUN, OUTPUTS
 from lib.stats import mean_ci, t_quantile  # noqa: F401  (re-exported: the claim checker's statistics)
@@ -174,7 +176,7 @@ def tidy_results(run_dirs) -> pd.DataFrame:
 
 
 TIDY_COLUMNS = ["variant", "seed", "puzzle", "bucket", "iterations", "trained_iterations", "weights", "solved",
-                "cell_acc", "threads", "params", "grid_size", "preset", "config_hash", "code_hash", "commit", "run"]
+                "cell_acc", "threads", "params", "wall_seconds", "grid_size", "preset", "config_hash", "code_hash", "commit", "run"]
 
 
 def _tidy_run(run: Path) -> pd.DataFrame | None:
@@ -185,7 +187,8 @@ def _tidy_run(run: Path) -> pd.DataFrame | None:
     trained = int(config["model"]["iterations"])
     counts = sorted({trained, *map(int, config["eval"]["iterations"])})
     ev = ev[ev["iteration"].isin(counts)]
-    code = config.get("code") or read_json(run / "summary.json", {}).get("code") or {}
+    summary = read_json(run / "summary.json", {})
+    code = config.get("code") or summary.get("code") or {}
     key = ev["question"] if "question" in ev.columns else ev["puzzle"]  # pair on the puzzle itself when known
     return pd.DataFrame({
         "variant": config["variant"], "seed": int(config["train"]["seed"]), "puzzle": key.astype(str).to_numpy(),
@@ -194,11 +197,14 @@ def _tidy_run(run: Path) -> pd.DataFrame | None:
         "weights": ev["weights"].astype(str).to_numpy() if "weights" in ev.columns else "live",
         "solved": ev["solved"].to_numpy(bool), "cell_acc": ev["cell_acc"].to_numpy(np.float32),
         "threads": int(config["train"]["threads"]),
-        "params": int(read_json(run / "summary.json", {}).get("params", -1)),
+        "params": int(summary.get("params", -1)), "wall_seconds": float(summary.get("wall_seconds", math.nan)),
         "grid_size": int(config["data"]["grid_size"]), "preset": config["preset"],
         "config_hash": config_hash(config), "code_hash": code.get("code_hash", "unknown"),
         "commit": code.get("commit", "unknown"), "run": relative(run),
     })
+
+
+CATEGORICAL = ("variant", "puzzle", "bucket", "weights", "preset", "config_hash", "code_hash", "commit", "run")
 
 
 def _compact(df: pd.DataFrame) -> pd.DataFrame:
@@ -206,8 +212,8 @@ def _compact(df: pd.DataFrame) -> pd.DataFrame:
     stay a few MB in parquet."""
     ints = {"seed": "int16", "iterations": "int16", "trained_iterations": "int16", "threads": "int16",
             "params": "int64", "grid_size": "int8"}
-    out = df[TIDY_COLUMNS].astype({**ints, "solved": bool, "cell_acc": "float32"})
-    for col in ("variant", "puzzle", "bucket", "weights", "preset", "config_hash", "code_hash", "commit", "run"):
+    out = df[TIDY_COLUMNS].astype({**ints, "solved": bool, "cell_acc": "float32", "wall_seconds": "float32"})
+    for col in CATEGORICAL:
         out[col] = out[col].astype(str).astype("category")
     return out
 
@@ -217,6 +223,8 @@ def read_results(path: str | Path, seeds: list[int] | None = None) -> pd.DataFra
     "not run", when there is no file yet."""
     path = Path(path)
     tidy = pd.read_parquet(path) if path.exists() else tidy_results([])
+    if "wall_seconds" not in tidy.columns:  # collected before run times were kept
+        tidy["wall_seconds"] = np.float32(math.nan)
     return tidy[tidy["seed"].isin(seeds)].reset_index(drop=True) if seeds else tidy
 
 
@@ -394,6 +402,17 @@ def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["variant", "bucket"]).set_index(["variant", "bucket"]).round(1)
 
 
+def cost_table(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: runs, parameters, torch threads and training minutes per run on the machine that ran
+    them: what each claim costs, and what the whole sweep took."""
+    runs = tidy.drop_duplicates("run").astype({"variant": str})
+    table = runs.groupby("variant").agg(runs=("run", "size"), params=("params", "first"),
+                                        threads=("threads", "first"), minutes_per_run=("wall_seconds", "mean"))
+    table["minutes_per_run"] = (table["minutes_per_run"] / 60).round(1)
+    table["total_minutes"] = (runs.groupby("variant")["wall_seconds"].sum(min_count=1) / 60).round(0)
+    return table.sort_values("total_minutes", ascending=False)
+
+
 def bucket_table(compared: pd.DataFrame) -> pd.DataFrame:
     """Claims x buckets: A - B (pp) with its 95% CI and the verdict in each bucket."""
     done = compared[compared["verdict"] != "not run"]
@@ -521,7 +540,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, source: str = "") -> Path:
+def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, source: str = "", code: str = "") -> Path:
     """FINDINGS.md: the claim table and the command that regenerates it. Written by the notebook only."""
     counts = table["verdict"].value_counts()
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
@@ -529,7 +548,7 @@ def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, sourc
         "# Findings: which of the log's claims hold at CPU scale",
         "Generated by `notebooks/10_findings.ipynb`; do not edit by hand. Regenerate with:",
         f"```\n{command}\n```",
-        f"Results: `{source}`. " if source else "",
+        (f"Results: `{source}`. " if source else "") + code,
         f"**{tally}.** A is the left side of each comparison; our figure is solved % at the trained iteration "
         "count, A - B in percentage points with a 95% paired bootstrap CI over seeds and test puzzles. "
         "Verdicts are computed from the CI: > holds when the CI excludes 0 in the log's direction, ≈ when it lies "
@@ -537,6 +556,65 @@ def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, sourc
         "a finding.",
         markdown_table(table), ""])
     return write_text(path, text.replace("\n\n\n\n", "\n\n"))
+
+
+# --- are the committed results the current code's? ----------------------------------------------
+
+def code_status(tidy: pd.DataFrame) -> str:
+    """One line for FINDINGS.md: which code made the results, and whether it is the code checked out now."""
+    if tidy.empty:
+        return ""
+    current = code_identity()["code_hash"]
+    runs = tidy.drop_duplicates("run")
+    stale = runs[runs["code_hash"].astype(str) != current]
+    commits = ", ".join(sorted({c.split("+")[0][:7] for c in runs["commit"].astype(str)}))
+    if stale.empty:
+        return (f"All {len(runs)} runs were made by the current code (hash `{current}` of lib's result modules; "
+                f"commits {commits}), so retraining any of them reproduces its per-puzzle results.")
+    return (f"**Stale: {len(stale)} of {len(runs)} runs were made by other code** (hash "
+            f"{', '.join(sorted(set(stale['code_hash'].astype(str))))}, not the current `{current}`). "
+            "`make findings` retrains them.")
+
+
+def current_runs(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs the current code would make again: its code hash, and the config it builds for
+    the run's preset, variant, seed and thread count. Only these count as finished for a sweep."""
+    if tidy.empty:
+        return tidy
+    current = code_identity()["code_hash"]
+    runs = tidy.drop_duplicates("run")
+    keep = [r["run"] for _, r in runs.iterrows() if str(r["code_hash"]) == current and str(r["config_hash"]) ==
+            config_hash(make_config(str(r["preset"]), str(r["variant"]),
+                                    {"train.seed": int(r["seed"]), "train.threads": int(r["threads"])}).to_dict())]
+    return tidy[tidy["run"].isin(keep)]
+
+
+def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
+              overrides: dict | None = None) -> pd.DataFrame:
+    """Retrain one committed (variant, seed) with its recorded preset and thread count into `out_dir`, and
+    compare its per-puzzle results with the committed ones: the rows that differ (empty: reproduced exactly).
+    Refuses before training when the current code or config could not reproduce them."""
+    tidy = read_results(results)
+    mine = tidy[(tidy["variant"] == variant) & (tidy["seed"] == seed)]
+    if mine.empty:
+        raise ValueError(f"{results} has no run of {variant} seed {seed}")
+    first = mine.iloc[0]
+    cfg = make_config(str(first["preset"]), variant,
+                      {"train.seed": int(seed), "train.threads": int(first["threads"]), **(overrides or {})})
+    if config_hash(cfg.to_dict()) != str(first["config_hash"]):
+        raise ValueError(f"{variant} seed {seed} in {results} was made by another config than the current code "
+                         "builds for it: retrain it with `make findings`")
+    if str(first["code_hash"]) != code_identity()["code_hash"]:
+        raise ValueError(f"{variant} seed {seed} in {results} was made by code {first['code_hash']}, not the "
+                         f"current {code_identity()['code_hash']}: retrain it with `make findings`")
+    train(cfg, out_dir)
+    fresh = _tidy_run(Path(out_dir))
+    key = ["puzzle", "iterations", "weights"]
+    as_str = lambda df: df.astype({k: str for k in key})[key + ["solved", "cell_acc"]]
+    both = as_str(mine).merge(as_str(fresh), on=key, how="outer", suffixes=("", " retrained"), indicator=True)
+    differ = ((both["_merge"] != "both") | (both["solved"] != both["solved retrained"])
+              | (both["cell_acc"] != both["cell_acc retrained"]))
+    return both.loc[differ].drop(columns="_merge").reset_index(drop=True)
 
 
 # --- the findings sweep --------------------------------------------------------------------------
@@ -563,26 +641,59 @@ def run_dirs_of(name: str, out_root: Path) -> list[Path]:
 def _cmd_sweep(args) -> None:
     import yaml
 
-
     grid = effective_grid(yaml.safe_load(Path(args.grid).read_text()) or {}, args.threads)
     name = sweep_name(grid, args.threads)
     missing = [v for v in variants_to_train(grid["fixed"].get("preset", "")) if v not in grid.get("variant", [])]
     if missing:
         print(f"warning: {args.grid} lacks {', '.join(missing)}: the claims on them will say 'not run'")
+    preset = grid["fixed"].get("preset", "custom")
+    out = args.out or f"findings/{preset}.parquet"
+    previous = read_results(out)
+    committed = current_runs(previous)
+    committed = committed[committed["threads"] == args.threads]
+    if previous["run"].nunique() > committed["run"].nunique():
+        print(f"{previous['run'].nunique() - committed['run'].nunique()} runs in {out} are from other code, "
+              f"config or thread count: the grid's are retrained, the others leave {out}")
+    held = set(zip(committed["variant"].astype(str), committed["seed"].astype(int)))
     grid_path = workbook.OUTPUTS / "sweeps" / f"{name}.yaml"
     write_text(grid_path, yaml.safe_dump(grid, sort_keys=False))
-    table = sweep.run_sweep(args.notebook, grid_path, workers=args.workers, name=name)
+    table = sweep.run_sweep(args.notebook, grid_path, workers=args.workers, name=name,
+                            have=lambda params: _job_key(params) in held)
     print(table[["name", "status", "error"]].to_string(index=False))
-    preset = grid["fixed"].get("preset", "custom")
-    _collect(run_dirs_of(name, workbook.OUTPUTS), args.out or f"findings/{preset}.parquet")
+    _collect(run_dirs_of(name, workbook.OUTPUTS), out, committed)
 
 
-def _collect(run_dirs: list[Path], out: str) -> None:
+def _job_key(params: dict) -> tuple[str, int]:
+    """A sweep job's (variant, seed); the notebooks take both as one-element lists."""
+    variant = params["variant"] if "variant" in params else params["variants"][0]
+    seed = params["seed"] if "seed" in params else params["seeds"][0]
+    return str(variant), int(seed)
 
+
+def _collect(run_dirs: list[Path], out: str, committed: pd.DataFrame | None = None) -> None:
+    """Tidy the run folders into `out`, keeping the committed runs (of the current code) that no folder
+    retrained: a new machine has no outputs/, and its sweep only adds to what the repository holds."""
     tidy = tidy_results(run_dirs)
+    if committed is not None and len(committed):
+        fresh = set(zip(tidy["variant"].astype(str), tidy["seed"].astype(int), tidy["threads"].astype(int)))
+        keys = zip(committed["variant"].astype(str), committed["seed"].astype(int), committed["threads"].astype(int))
+        kept = committed[[k not in fresh for k in keys]]
+        tidy = _compact(pd.concat([tidy.astype({c: str for c in CATEGORICAL}),
+                                   kept.astype({c: str for c in CATEGORICAL})], ignore_index=True))
     atomic_write(out, lambda tmp: tidy.to_parquet(tmp, index=False))
     print(f"{out}: {len(tidy):,} rows from {tidy['run'].nunique()} runs "
           f"({Path(out).stat().st_size / 1e6:.1f} MB)")
+
+
+def _cmd_reproduce(args) -> None:
+    out = Path(args.out or OUTPUTS / "findings" / "reproduce" / f"{args.variant}-s{args.seed}")
+    if out.exists():
+        raise SystemExit(f"{out} exists: a retrained run must start from nothing (remove it or pass -o)")
+    differ = reproduce(args.results, args.variant, args.seed, out)
+    if len(differ):
+        print(differ.head(20).to_string(index=False))
+        raise SystemExit(f"{args.variant} seed {args.seed}: {len(differ)} per-puzzle results differ from {args.results}")
+    print(f"{args.variant} seed {args.seed}: every per-puzzle result in {args.results} reproduced exactly ({out})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -600,6 +711,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("runs", nargs="+", help="training run folders (holding config.json and eval.parquet)")
     p.add_argument("-o", "--out", required=True)
     p.set_defaults(func=lambda a: _collect([Path(r) for r in a.runs], a.out))
+    p = sub.add_parser("reproduce", help="retrain one committed (variant, seed) and compare it puzzle by puzzle")
+    p.add_argument("variant")
+    p.add_argument("seed", type=int)
+    p.add_argument("--results", default="findings/cpu-quick.parquet")
+    p.add_argument("-o", "--out", default="", help="default: outputs/findings/reproduce/<variant>-s<seed>")
+    p.set_defaults(func=_cmd_reproduce)
     args = parser.parse_args(argv)
     args.func(args)
 

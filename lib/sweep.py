@@ -20,6 +20,7 @@ import itertools
 import logging
 import traceback
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import yaml
@@ -78,7 +79,10 @@ def run_job(notebook: str, params: dict, name: str, out_root: str | None) -> dic
 
 
 def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, executor: str = "local",
-              name: str | None = None, out_root: Path | None = None, slurm: dict | None = None) -> pd.DataFrame:
+              name: str | None = None, out_root: Path | None = None, slurm: dict | None = None,
+              have: Callable[[dict], bool] | None = None) -> pd.DataFrame:
+    """Run every job of the grid that is not finished: neither a complete run folder nor, when `have` is
+    given, a job whose parameters `have(params)` says are already held elsewhere (committed results)."""
     notebook = Path(notebook)
     grid = yaml.safe_load(Path(grid_path).read_text()) or {}
     if not isinstance(grid, dict):
@@ -95,6 +99,8 @@ def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, exe
         done = files.read_json(family_dir / jname / "summary.json", {}).get("status") == "complete"
         if done:
             rows.append({"name": jname, "status": "skipped (finished)", "run": files.relative(family_dir / jname), "error": ""})
+        elif have and have(params):
+            rows.append({"name": jname, "status": "skipped (committed)", "run": "", "error": ""})
         else:
             todo.append((str(notebook), params, jname, str(root)))
     log.info("sweep %s: %d runs, %d to do", sweep, len(jobs), len(todo))

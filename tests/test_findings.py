@@ -150,7 +150,7 @@ def _fake_run(root: Path, variant: str, seed: int, solved_at: dict, trained: int
     cfg["model"]["iterations"], cfg["eval"]["iterations"] = trained, [trained, 2 * trained]
     cfg["code"] = {"code_hash": "abc", "commit": "deadbeef"}
     (run / "config.json").write_text(json.dumps(cfg))
-    (run / "summary.json").write_text(json.dumps({"status": "complete", "params": 1234}))
+    (run / "summary.json").write_text(json.dumps({"status": "complete", "params": 1234, "wall_seconds": 90.0}))
     n = len(next(iter(solved_at.values())))
     rows = []
     for weights in (["ema", "live"] if ema else [None]):
@@ -187,6 +187,9 @@ def test_tidy_results_keeps_the_evaluated_counts_and_the_run_identity(tmp_path):
     first_hash = tidy.groupby("variant", observed=True)["config_hash"].first().astype(str)
     assert first_hash["baseline"] != first_hash["no-iteration"]
     assert tidy["variant"].dtype == "category" and tidy["solved"].dtype == bool and tidy["cell_acc"].dtype == np.float32
+    cost = findings.cost_table(tidy)
+    assert cost.loc["baseline", "runs"] == 3 and cost.loc["baseline", "minutes_per_run"] == 1.5
+    assert cost.loc["baseline", "total_minutes"] == 4  # 3 x 1.5 min, rounded
 
 
 def test_tidy_results_falls_back_to_the_puzzle_index(tmp_path):
@@ -235,6 +238,34 @@ def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
     assert "curriculum-mixed" not in findings.variants_to_train("cpu-quick")
 
 
+def test_collect_keeps_the_committed_runs_no_folder_retrained(tmp_path):
+    n = 8
+    old = [_fake_run(tmp_path / "old", "baseline", s, {4: [False] * n}) for s in (0, 1)]
+    committed = findings.tidy_results(old)
+    new = [_fake_run(tmp_path / "new", "baseline", 1, {4: [True] * n}),
+           _fake_run(tmp_path / "new", "no-iteration", 0, {4: [True] * n})]
+    out = tmp_path / "results.parquet"
+    findings._collect(new, str(out), committed)
+    tidy = findings.read_results(out)
+    solved = tidy[tidy["iterations"] == 4].groupby(["variant", "seed"], observed=True)["solved"].mean()
+    assert solved.to_dict() == {("baseline", 0): 0.0, ("baseline", 1): 1.0, ("no-iteration", 0): 1.0}
+    assert tidy["variant"].dtype == "category" and tidy["run"].nunique() == 3
+
+
+def test_only_runs_the_current_code_would_make_again_count_as_committed(tmp_path):
+    from lib.config import make_config
+    from lib.provenance import code_identity
+
+    tidy = findings.tidy_results([_fake_run(tmp_path, "baseline", 2, {4: [True] * 4})]).astype(
+        {"config_hash": str, "code_hash": str})
+    tidy["config_hash"] = findings.config_hash(make_config("cpu-smoke", "baseline", {"train.seed": 2}).to_dict())
+    tidy["code_hash"] = code_identity()["code_hash"]
+    assert len(findings.current_runs(tidy)) == len(tidy)
+    assert findings.current_runs(tidy.assign(code_hash="0" * 16)).empty  # other code
+    assert findings.current_runs(tidy.assign(threads=2)).empty  # the config differs in its thread count
+    assert findings._job_key({"variants": ["gelu"], "seeds": [2], "preset": "cpu-quick"}) == ("gelu", 2)
+
+
 def test_mixed_thread_counts_are_noted(tmp_path):
     n = 10
     runs = [_fake_run(tmp_path / "a", "original", 0, {4: [True] * n}, threads=1),
@@ -271,6 +302,55 @@ def test_smoke_runs_never_write_the_repository_findings(tmp_path):
     assert findings.findings_md_path("auto", "cpu-smoke", "", tmp_path) == tmp_path / "FINDINGS.md"
     assert findings.findings_md_path("auto", "cpu-quick", "x.parquet", tmp_path) == tmp_path / "FINDINGS.md"
     assert findings.findings_md_path("", "cpu-quick", "", tmp_path) is None
+
+
+# --- reproducing committed results ---------------------------------------------------------------
+
+def _smoke_results(tmp_path, steps: int = 12):
+    from lib.config import make_config
+    from lib.train import train
+
+    overrides = {"train.steps": steps, "train.eval_every": steps, "train.checkpoint_every": steps,
+                 "schedule.warmup_steps": 1}
+    run = tmp_path / "committed"
+    train(make_config("cpu-smoke", "baseline", {"train.seed": 3, "train.threads": 1, **overrides}), run,
+          progress=False)
+    results = tmp_path / "results.parquet"
+    findings.tidy_results([run]).to_parquet(results, index=False)
+    return results, overrides
+
+
+def test_reproduce_retrains_a_committed_run_to_the_same_per_puzzle_results(tmp_path):
+    results, overrides = _smoke_results(tmp_path)
+    differ = findings.reproduce(results, "baseline", 3, tmp_path / "again", overrides)
+    assert differ.empty, differ
+    tampered = pd.read_parquet(results)
+    tampered.loc[0, "solved"] = not tampered.loc[0, "solved"]  # one committed result that no training made
+    tampered.to_parquet(results, index=False)
+    differ = findings.reproduce(results, "baseline", 3, tmp_path / "third", overrides)
+    assert len(differ) == 1 and differ.loc[0, "puzzle"] == str(tampered.loc[0, "puzzle"])
+
+
+def test_reproduce_refuses_results_it_cannot_reproduce(tmp_path):
+    results, overrides = _smoke_results(tmp_path, steps=2)
+    with pytest.raises(ValueError, match="no run of baseline seed 4"):
+        findings.reproduce(results, "baseline", 4, tmp_path / "x", overrides)
+    with pytest.raises(ValueError, match="another config"):
+        findings.reproduce(results, "baseline", 3, tmp_path / "x", {**overrides, "train.steps": 3})
+    other = pd.read_parquet(results).astype({"code_hash": str})
+    other["code_hash"] = "0123456789abcdef"
+    other.to_parquet(results, index=False)
+    with pytest.raises(ValueError, match="made by code 0123456789abcdef"):
+        findings.reproduce(results, "baseline", 3, tmp_path / "x", overrides)
+    assert "Stale: 1 of 1 runs" in findings.code_status(pd.read_parquet(results))
+    assert not (tmp_path / "x").exists()  # refused before training
+
+
+def test_findings_md_says_whether_the_committed_results_are_the_current_codes():
+    """FINDINGS.md may not claim current results for another code's runs: it states what code_status finds,
+    so a change to lib's result modules shows up there as stale until `make findings` retrains."""
+    committed = findings.read_results(REPO / "findings" / "cpu-quick.parquet")
+    assert findings.code_status(committed) in (REPO / "FINDINGS.md").read_text()
 
 
 # --- the notebook --------------------------------------------------------------------------------

@@ -40,3 +40,11 @@ def test_sweep_isolates_failures_and_resumes(executor, tmp_path):
     status = dict(zip(again.name, again.status))
     assert status["grid--variants=no-iteration"] == "skipped (finished)"
     assert status["grid--variants=not-a-variant"] == "failed"  # failures are retried, and fail again
+
+
+def test_jobs_held_elsewhere_are_skipped_without_running(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("variant: [not-a-variant, baseline]\nfixed: {preset: cpu-smoke}\n")
+    table = sweep.run_sweep(NOTEBOOK, grid, workers=1, out_root=tmp_path / "out", have=lambda params: True)
+    assert set(table.status) == {"skipped (committed)"} and len(table) == 2  # neither notebook started
+    assert not list((tmp_path / "out").glob("*/grid--*"))
