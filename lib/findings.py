@@ -693,7 +693,7 @@ def _cmd_reproduce(args) -> None:
     if len(differ):
         print(differ.head(20).to_string(index=False))
         raise SystemExit(f"{args.variant} seed {args.seed}: {len(differ)} per-puzzle results differ from {args.results}")
-    print(f"{args.variant} seed {args.seed}: every per-puzzle result in {args.results} reproduced exactly ({out})")
+    print(f"{args.variant} seed {args.seed}: every per-puzzle result in {args.results} reproduced exactly ({relative(out)})")
 
 
 def main(argv: list[str] | None = None) -> None:
