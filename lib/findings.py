@@ -402,6 +402,12 @@ def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["variant", "bucket"]).set_index(["variant", "bucket"]).round(1)
 
 
+def seed_table(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Variants x seeds: overall solved % at the trained count, so a seed that collapsed is seen at once."""
+    per_seed = _per_seed(tidy)
+    return per_seed[per_seed["bucket"] == "all"].pivot(index="variant", columns="seed", values="solved %").round(1)
+
+
 def cost_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """Per variant: runs, parameters, torch threads and training minutes per run on the machine that ran
     them: what each claim costs, and what the whole sweep took."""

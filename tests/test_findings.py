@@ -187,6 +187,7 @@ def test_tidy_results_keeps_the_evaluated_counts_and_the_run_identity(tmp_path):
     first_hash = tidy.groupby("variant", observed=True)["config_hash"].first().astype(str)
     assert first_hash["baseline"] != first_hash["no-iteration"]
     assert tidy["variant"].dtype == "category" and tidy["solved"].dtype == bool and tidy["cell_acc"].dtype == np.float32
+    assert findings.seed_table(tidy).loc["baseline"].tolist() == [100.0, 100.0, 100.0]
     cost = findings.cost_table(tidy)
     assert cost.loc["baseline", "runs"] == 3 and cost.loc["baseline", "minutes_per_run"] == 1.5
     assert cost.loc["baseline", "total_minutes"] == 4  # 3 x 1.5 min, rounded
