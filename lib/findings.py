@@ -112,7 +112,9 @@ CLAIMS: list[Claim] = [
     Claim("sam", "SAM is redundant under cosine", "Experiment: Cosine LR Without SAM (NEW RECOMMENDED BASELINE)",
           "SAM 84.0% vs AdamW 83.6% (+0.4pp)", Side("sam"), B, "≈", margin=1.0),
     Claim("weight-decay", "weight decay 1.0 is harmful", "Experiment: High Weight Decay (nano-trm style)",
-          "wd 0.01 83.6% vs wd 1.0 70.1% (+13.5pp)", B, Side("wd-1.0"), ">"),
+          "wd 0.01 83.6% vs wd 1.0 70.1% (+13.5pp)", B, Side("wd-1.0"), ">",
+          cpu_note="AdamW shrinks a weight by exp(-wd x the lr summed over steps): e^-0.76 over cpu-quick's "
+                   "1,500 steps against e^-53 over the log's 70K, so at CPU scale wd 1.0 is a far weaker dose"),
     Claim("ema", "EMA weights are neutral (EMA vs live weights of one run)", "Experiment: EMA on Cosine LR (Retest)",
           "EMA 83.6% vs live 83.6% (0pp)", Side("ema", weights="ema"), Side("ema", weights="live"), "≈", margin=1.0,
           cpu_note="decay 0.999 averages over the last ~1000 steps: two thirds of a 1,500-step cpu-quick run"),

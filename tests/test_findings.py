@@ -380,3 +380,14 @@ def test_findings_notebook_without_results_says_not_run(tmp_path):
                           {"results_path": str(tmp_path / "missing.parquet"), "findings_md": str(md)},
                           name="empty", out_root=tmp_path / "outputs")
     assert f"**0 holds, 0 reversed, 0 inconclusive, {len(CLAIMS)} not run.**" in md.read_text()
+
+
+def test_the_weight_decay_note_states_the_schedules_dose():
+    from lib.config import make_config
+    from lib.schedule import lr_at
+
+    note = next(c for c in CLAIMS if c.name == "weight-decay").cpu_note
+    for preset in ("cpu-quick", "gpu-paper"):
+        cfg = make_config(preset, "wd-1.0")
+        dose = cfg.optim.weight_decay * sum(lr_at(s, cfg) for s in range(cfg.train.steps))
+        assert f"e^-{dose:.2g}" in note, (preset, dose)
