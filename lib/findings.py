@@ -616,10 +616,15 @@ def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
         raise ValueError(f"{variant} seed {seed} in {results} was made by code {first['code_hash']}, not the "
                          f"current {code_identity()['code_hash']}: retrain it with `make findings`")
     train(cfg, out_dir)
-    fresh = _tidy_run(Path(out_dir))
+    return per_puzzle_differences(mine, _tidy_run(Path(out_dir)))
+
+
+def per_puzzle_differences(committed: pd.DataFrame, retrained: pd.DataFrame) -> pd.DataFrame:
+    """The (puzzle, iteration count, weights) rows whose solved or cell accuracy differ, or that one side lacks."""
     key = ["puzzle", "iterations", "weights"]
     as_str = lambda df: df.astype({k: str for k in key})[key + ["solved", "cell_acc"]]
-    both = as_str(mine).merge(as_str(fresh), on=key, how="outer", suffixes=("", " retrained"), indicator=True)
+    both = as_str(committed).merge(as_str(retrained), on=key, how="outer", suffixes=("", " retrained"),
+                                   indicator=True)
     differ = ((both["_merge"] != "both") | (both["solved"] != both["solved retrained"])
               | (both["cell_acc"] != both["cell_acc retrained"]))
     return both.loc[differ].drop(columns="_merge").reset_index(drop=True)

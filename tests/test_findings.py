@@ -307,43 +307,43 @@ def test_smoke_runs_never_write_the_repository_findings(tmp_path):
 
 # --- reproducing committed results ---------------------------------------------------------------
 
-def _smoke_results(tmp_path, steps: int = 12):
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """One tiny committed run (trained once for the module): its results parquet and the overrides it used."""
     from lib.config import make_config
     from lib.train import train
 
-    overrides = {"train.steps": steps, "train.eval_every": steps, "train.checkpoint_every": steps,
-                 "schedule.warmup_steps": 1}
-    run = tmp_path / "committed"
-    train(make_config("cpu-smoke", "baseline", {"train.seed": 3, "train.threads": 1, **overrides}), run,
+    root = tmp_path_factory.mktemp("committed")
+    overrides = {"train.steps": 12, "train.eval_every": 12, "train.checkpoint_every": 12, "schedule.warmup_steps": 1}
+    train(make_config("cpu-smoke", "baseline", {"train.seed": 3, "train.threads": 1, **overrides}), root / "run",
           progress=False)
-    results = tmp_path / "results.parquet"
-    findings.tidy_results([run]).to_parquet(results, index=False)
+    results = root / "results.parquet"
+    findings.tidy_results([root / "run"]).to_parquet(results, index=False)
     return results, overrides
 
 
-def test_reproduce_retrains_a_committed_run_to_the_same_per_puzzle_results(tmp_path):
-    results, overrides = _smoke_results(tmp_path)
-    differ = findings.reproduce(results, "baseline", 3, tmp_path / "again", overrides)
-    assert differ.empty, differ
-    tampered = pd.read_parquet(results)
-    tampered.loc[0, "solved"] = not tampered.loc[0, "solved"]  # one committed result that no training made
-    tampered.to_parquet(results, index=False)
-    differ = findings.reproduce(results, "baseline", 3, tmp_path / "third", overrides)
-    assert len(differ) == 1 and differ.loc[0, "puzzle"] == str(tampered.loc[0, "puzzle"])
+def test_reproduce_retrains_a_committed_run_to_the_same_per_puzzle_results(smoke_results, tmp_path):
+    results, overrides = smoke_results
+    assert findings.reproduce(results, "baseline", 3, tmp_path / "again", overrides).empty
+    committed, retrained = pd.read_parquet(results), findings.tidy_results([tmp_path / "again"])
+    committed.loc[0, "solved"] = not committed.loc[0, "solved"]  # one committed result that no training made
+    differ = findings.per_puzzle_differences(committed, retrained)
+    assert len(differ) == 1 and differ.loc[0, "puzzle"] == str(committed.loc[0, "puzzle"])
+    assert len(findings.per_puzzle_differences(committed.iloc[1:], retrained)) == 1  # a row one side lacks
 
 
-def test_reproduce_refuses_results_it_cannot_reproduce(tmp_path):
-    results, overrides = _smoke_results(tmp_path, steps=2)
+def test_reproduce_refuses_results_it_cannot_reproduce(smoke_results, tmp_path):
+    results, overrides = smoke_results
     with pytest.raises(ValueError, match="no run of baseline seed 4"):
         findings.reproduce(results, "baseline", 4, tmp_path / "x", overrides)
     with pytest.raises(ValueError, match="another config"):
         findings.reproduce(results, "baseline", 3, tmp_path / "x", {**overrides, "train.steps": 3})
     other = pd.read_parquet(results).astype({"code_hash": str})
     other["code_hash"] = "0123456789abcdef"
-    other.to_parquet(results, index=False)
+    other.to_parquet(tmp_path / "other.parquet", index=False)
     with pytest.raises(ValueError, match="made by code 0123456789abcdef"):
-        findings.reproduce(results, "baseline", 3, tmp_path / "x", overrides)
-    assert "Stale: 1 of 1 runs" in findings.code_status(pd.read_parquet(results))
+        findings.reproduce(tmp_path / "other.parquet", "baseline", 3, tmp_path / "x", overrides)
+    assert "Stale: 1 of 1 runs" in findings.code_status(other)
     assert not (tmp_path / "x").exists()  # refused before training
 
 
