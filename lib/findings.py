@@ -591,10 +591,15 @@ def current_runs(tidy: pd.DataFrame) -> pd.DataFrame:
         return tidy
     current = code_identity()["code_hash"]
     runs = tidy.drop_duplicates("run")
-    keep = [r["run"] for _, r in runs.iterrows() if str(r["code_hash"]) == current and str(r["config_hash"]) ==
-            config_hash(make_config(str(r["preset"]), str(r["variant"]),
-                                    {"train.seed": int(r["seed"]), "train.threads": int(r["threads"])}).to_dict())]
+    keep = [r["run"] for _, r in runs.iterrows()
+            if str(r["code_hash"]) == current and str(r["config_hash"]) == config_hash(_rebuilt(r).to_dict())]
     return tidy[tidy["run"].isin(keep)]
+
+
+def _rebuilt(row, overrides: dict | None = None):
+    """The config the current code builds for a committed run's preset, variant, seed and thread count."""
+    return make_config(str(row["preset"]), str(row["variant"]),
+                       {"train.seed": int(row["seed"]), "train.threads": int(row["threads"]), **(overrides or {})})
 
 
 def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
@@ -607,8 +612,7 @@ def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
     if mine.empty:
         raise ValueError(f"{results} has no run of {variant} seed {seed}")
     first = mine.iloc[0]
-    cfg = make_config(str(first["preset"]), variant,
-                      {"train.seed": int(seed), "train.threads": int(first["threads"]), **(overrides or {})})
+    cfg = _rebuilt(first, overrides)
     if config_hash(cfg.to_dict()) != str(first["config_hash"]):
         raise ValueError(f"{variant} seed {seed} in {results} was made by another config than the current code "
                          "builds for it: retrain it with `make findings`")
