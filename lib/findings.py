@@ -38,6 +38,7 @@ from lib.stats import mean_ci, t_quantile  # noqa: F401  (re-exported: the claim
 REPO = Path(__file__).resolve().parent.parent
 DIRECTIONS = (">", "<", "≈", "≥", "≤")
 VERDICTS = ("holds", "reversed", "inconclusive", "not run")
+FINDINGS_SEEDS = 3  # the findings run trains seeds 0, 1, 2; a claim on fewer is provisional
 
 
 # --- the claims ----------------------------------------------------------------------------------
@@ -350,9 +351,15 @@ def claim_table(tidy: pd.DataFrame, claims: list[Claim] = CLAIMS, n_boot: int = 
             "claim": c.text, "log section": c.section, "log figure": c.log_figure,
             "expected": f"A {c.direction} B" + (f" (±{c.margin:g}pp)" if c.direction in "≈≥≤" else ""),
             "our figure": _our_figure(r), "n seeds": int(r["n seeds"]), "scale": _scale(tidy, c),
-            "verdict": r["verdict"], "note": "; ".join(filter(None, [c.cpu_note, *_provenance_notes(tidy, c)])),
+            "verdict": r["verdict"],
+            "note": "; ".join(filter(None, [_seed_note(r), c.cpu_note, *_provenance_notes(tidy, c)])),
         })
     return pd.DataFrame(rows)
+
+
+def _seed_note(r) -> str:
+    n = int(r["n seeds"])
+    return f"provisional: {n} of the {FINDINGS_SEEDS} seeds run so far" if 0 < n < FINDINGS_SEEDS else ""
 
 
 def _our_figure(r) -> str:
