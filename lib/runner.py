@@ -146,6 +146,7 @@ class Progress:
     def __init__(self, executed: Path, run: Path, label: str, every: float = 10.0, poll: float = 1.0, out=None):
         self.executed, self.run, self.label, self.every, self.poll, self.out = executed, run, label, every, poll, out
         self.first_seen: dict[Path, tuple[float, int]] = {}  # metrics file -> (time, step) when first seen
+        self.last_step: dict[Path, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -184,6 +185,9 @@ class Progress:
         total = (files.read_json(metrics.parent / "config.json") or {}).get("train", {}).get("steps")
         if step is None or not total or step >= total:  # nothing trains before the first row, or after the last
             return None
+        if step < self.last_step.get(metrics, 0):  # the run went back (resumed from an earlier checkpoint)
+            self.first_seen.pop(metrics, None)  # so time it from here
+        self.last_step[metrics] = step
         t0, step0 = self.first_seen.setdefault(metrics, (now, step))
         eta = "" if step <= step0 else f", ETA {_duration((total - step) * (now - t0) / (step - step0))}"
         return f"training {metrics.parent.name}: step {step}/{total}{eta}"

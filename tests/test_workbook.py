@@ -283,6 +283,10 @@ def test_progress_names_the_cell_and_the_training_step_with_eta(tmp_path):
     assert progress.training(0.0) == "training baseline-s0: step 10/100"
     metrics.write_text(metrics.read_text() + '{"step": 40, "split": "train"}\n{"step": 4')  # torn last line
     assert progress.training(60.0) == "training baseline-s0: step 40/100, ETA 2m00s"
+    metrics.write_text('{"step": 20, "split": "train"}\n')  # a killed run restarted from step 0
+    assert progress.training(100.0) == "training baseline-s0: step 20/100"
+    metrics.write_text(metrics.read_text() + '{"step": 30, "split": "train"}\n')
+    assert progress.training(110.0) == "training baseline-s0: step 30/100, ETA 1m10s"
 
 
 def test_index_heads_with_findings_and_sorts_runs(tmp_path):
