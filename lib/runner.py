@@ -162,8 +162,9 @@ class Progress:
         while not self._stop.wait(self.poll):
             cell, training = self.cell(), self.training(time.monotonic())
             if cell and (cell != last_cell or time.monotonic() - last_print >= self.every):
-                print(f"[{self.label}] {cell}" + (f" | {training}" if training else ""), file=self.out or sys.stderr,
-                      flush=True)
+                line = f"[{self.label}] {cell}" + (f" | {training}" if training else "")
+                # one write with its newline: sweep workers share the stream, and print's two writes interleave
+                print(line + "\n", end="", file=self.out or sys.stderr, flush=True)
                 last_cell, last_print = cell, time.monotonic()
 
     def cell(self) -> str | None:
