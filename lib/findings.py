@@ -118,7 +118,10 @@ CLAIMS: list[Claim] = [
                    "1,500 steps against e^-53 over the log's 70K, so at CPU scale wd 1.0 is a far weaker dose"),
     Claim("ema", "EMA weights are neutral (EMA vs live weights of one run)", "Experiment: EMA on Cosine LR (Retest)",
           "EMA 83.6% vs live 83.6% (0pp)", Side("ema", weights="ema"), Side("ema", weights="live"), "≈", margin=1.0,
-          cpu_note="decay 0.999 averages over the last ~1000 steps: two thirds of a 1,500-step cpu-quick run"),
+          cpu_note="the EMA starts from the initial weights, which still weigh 0.999^1500 = 22% in it after "
+                   "cpu-quick's 1,500 steps (0.999^70000 = 4e-31 over the log's 70K): the preset does not scale "
+                   "the decay, so at CPU scale this tests an EMA that has not forgotten its start; keeping the "
+                   "log's horizon-to-run ratio would take decay 0.953 (not run)"),
     Claim("mlp-mixer", "the MLP-Mixer is within a few points of attention", "Experiment: MLP-Mixer (Architecture Swap)",
           "mixer 71.9% vs attention 71.4% (+0.5pp)", Side("mlp-mixer"), Side("extreme-bs512"), "≈", margin=3.0,
           cpu_note="the log's SAM / batch-512 base keeps its ratio to the recipe: batch 8 at cpu-quick"),

@@ -392,3 +392,15 @@ def test_the_weight_decay_note_states_the_schedules_dose():
         cfg = make_config(preset, "wd-1.0")
         dose = cfg.optim.weight_decay * sum(lr_at(s, cfg) for s in range(cfg.train.steps))
         assert f"e^-{dose:.2g}" in note, (preset, dose)
+
+
+def test_the_ema_note_states_how_much_of_the_start_the_average_keeps():
+    from lib.config import make_config
+
+    note = next(c for c in CLAIMS if c.name == "ema").cpu_note
+    quick, paper = (make_config(p, "ema") for p in ("cpu-quick", "gpu-paper"))
+    assert quick.optim.ema_decay == paper.optim.ema_decay == 0.999  # unscaled: the note's premise
+    assert f"{quick.optim.ema_decay ** quick.train.steps:.0%} in it" in note
+    assert f"= {paper.optim.ema_decay ** paper.train.steps:.0e} over" in note
+    ratio_kept = 1 - (1 - paper.optim.ema_decay) * paper.train.steps / quick.train.steps
+    assert f"decay {ratio_kept:.3f}" in note
