@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -154,10 +155,29 @@ def claim_variants(claims: list[Claim] = CLAIMS) -> list[str]:
 
 
 def variants_to_train(preset: str, claims: list[Claim] = CLAIMS) -> list[str]:
-    """The claims' variants that need runs of their own on `preset`: one declared equal to the baseline
-    there is read from the baseline's runs (stand_in), so the baseline is trained in its place."""
-    need = [("baseline" if preset in VARIANTS[v].equals_baseline_on else v) for v in claim_variants(claims)]
-    return list(dict.fromkeys(need))
+    """The claims' variants that need runs of their own on `preset`: one that runs the same config as an
+    earlier one there (curriculum-mixed as the baseline on cpu-quick) reads that one's runs (stand_in)."""
+    need = list(dict.fromkeys(["baseline", *claim_variants(claims)]))
+    return [v for i, v in enumerate(need) if twin(preset, v, need[:i]) == v]
+
+
+@functools.lru_cache(maxsize=None)
+def _bare_config(preset: str, variant: str) -> str:
+    """The config a variant runs on a preset, its name aside; "" when it does not build there."""
+    try:
+        cfg = make_config(preset, variant).to_dict()
+    except (KeyError, ValueError):
+        return ""
+    cfg.pop("variant", None)
+    return json.dumps(cfg, sort_keys=True)
+
+
+def twin(preset: str, variant: str, candidates) -> str:
+    """The first of `candidates` that runs the same config as `variant` on `preset` (the variant itself
+    when none does, or when it comes first). Two paths through the log can meet: on cpu-quick the recipe
+    with row/col/box positions is the original model encoding the puzzle once."""
+    mine = _bare_config(preset, variant)
+    return next((c for c in candidates if mine and _bare_config(preset, c) == mine), variant)
 
 
 # --- tidy per-puzzle results ---------------------------------------------------------------------
@@ -285,11 +305,14 @@ def verdict(diff: float, lo: float, hi: float, direction: str, margin: float = 1
 # --- claims against results ----------------------------------------------------------------------
 
 def stand_in(tidy: pd.DataFrame, variant: str) -> str:
-    """The variant whose runs a side reads: a variant the registry declares equal to the baseline on every
-    preset in `tidy` (curriculum-mixed on cpu-quick) reads the baseline's runs, which it would only repeat."""
+    """The variant whose runs a side reads: its own, or, when it has none, those of a variant in `tidy` that
+    runs the same config on its (single) preset, which it would only repeat (curriculum-mixed on cpu-quick
+    reads the baseline's)."""
     presets = set(tidy["preset"].astype(str))
-    same = variant in VARIANTS and presets and presets <= set(VARIANTS[variant].equals_baseline_on)
-    return "baseline" if same and not (tidy["variant"] == variant).any() else variant
+    if len(presets) != 1 or (tidy["variant"] == variant).any():
+        return variant
+    have = [v for v in ["baseline", *sorted(set(tidy["variant"].astype(str)))] if (tidy["variant"] == v).any()]
+    return twin(presets.pop(), variant, have)
 
 
 def side_rows(tidy: pd.DataFrame, side: Side) -> pd.DataFrame:
@@ -387,9 +410,14 @@ def _scale(tidy: pd.DataFrame, claim: Claim) -> str:
 
 def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
     rows = pd.concat([side_rows(tidy, claim.a), side_rows(tidy, claim.b)])
-    notes = [f"{v} runs the baseline's config on {', '.join(sorted(set(tidy['preset'].astype(str))))}: "
-             "read from the baseline's runs" for v in dict.fromkeys([claim.a.variant, claim.b.variant])
-             if stand_in(tidy, v) != v]
+    presets = sorted(set(tidy["preset"].astype(str)))
+    notes = [f"{v} runs {stand_in(tidy, v)}'s config on {', '.join(presets)}: read from {stand_in(tidy, v)}'s runs"
+             for v in dict.fromkeys([claim.a.variant, claim.b.variant]) if stand_in(tidy, v) != v]
+    others = sorted(set(tidy["variant"].astype(str)))
+    notes += [f"{v} runs the same config as {twin(presets[0], v, [o for o in others if o != v])} on {presets[0]}"
+              for v in dict.fromkeys([claim.a.variant, claim.b.variant])
+              if len(presets) == 1 and stand_in(tidy, v) == v
+              and twin(presets[0], v, [o for o in others if o != v]) != v]
     for side in dict.fromkeys([claim.a.variant, claim.b.variant]):
         mine = rows[rows["variant"] == stand_in(tidy, side)]
         if mine["config_hash"].nunique() > 1:

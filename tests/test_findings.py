@@ -125,7 +125,7 @@ def test_claims_have_unique_names_and_cover_the_issue():
 def test_the_findings_grid_runs_every_variant_the_claims_need():
     grid = yaml.safe_load((REPO / "findings" / "cpu-quick-grid.yaml").read_text())
     assert set(findings.variants_to_train("cpu-quick")) <= set(grid["variant"])
-    assert "curriculum-mixed" not in grid["variant"]  # it equals the baseline there: its runs would repeat them
+    assert {"curriculum-mixed", "pos-rcb"}.isdisjoint(grid["variant"])  # twins there: their runs would repeat
     assert grid["seed"] == [0, 1, 2] and grid["fixed"]["preset"] == "cpu-quick"
     effective = findings.effective_grid(grid, threads=2)
     assert effective["fixed"]["overrides"]["train.threads"] == 2 and "overrides" not in grid["fixed"]
@@ -231,12 +231,20 @@ def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
     claim = next(c for c in CLAIMS if c.name == "plateau")  # curriculum-plateau vs curriculum-reverse
     row = findings.claim_table(findings.tidy_results(plateau + base), [claim], n_boot=50).iloc[0]
     assert "+50.0pp" in row["our figure"] and row["n seeds"] == 3
-    assert "curriculum-reverse runs the baseline's config on cpu-smoke" in row["note"]
+    assert "curriculum-reverse runs baseline's config on cpu-smoke" in row["note"]
     own = [_fake_run(tmp_path / "own", "curriculum-reverse", s, {4: [True] * n}) for s in (0, 1, 2)]
     row = findings.claim_table(findings.tidy_results(plateau + base + own), [claim], n_boot=50).iloc[0]
     assert "+0.0pp" in row["our figure"] and "baseline's config" not in row["note"]  # its own runs win
     assert "curriculum-reverse" not in findings.variants_to_train("cpu-smoke")
     assert "curriculum-mixed" not in findings.variants_to_train("cpu-quick")
+    # two paths through the log that meet: the recipe with row/col/box positions is no-x-after-init
+    assert findings.twin("cpu-quick", "pos-rcb", ["baseline", "no-x-after-init"]) == "no-x-after-init"
+    assert findings.twin("cpu-quick", "pos-rcb", ["baseline", "original"]) == "pos-rcb"
+    assert "pos-rcb" not in findings.variants_to_train("cpu-quick")
+    rcb = [_fake_run(tmp_path / "rcb", v, s, {4: [True] * n}) for v in ("no-x-after-init", "pos-rcb") for s in (0, 1, 2)]
+    claim = next(c for c in CLAIMS if c.name == "rope-vs-rcb")
+    row = findings.claim_table(findings.tidy_results(base + rcb), [claim], n_boot=50).iloc[0]
+    assert "pos-rcb runs the same config as no-x-after-init on cpu-smoke" in row["note"]
 
 
 def test_collect_keeps_the_committed_runs_no_folder_retrained(tmp_path):
