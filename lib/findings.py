@@ -174,8 +174,8 @@ def _bare_config(preset: str, variant: str) -> str:
 
 def twin(preset: str, variant: str, candidates) -> str:
     """The first of `candidates` that runs the same config as `variant` on `preset` (the variant itself
-    when none does, or when it comes first). Two paths through the log can meet: on cpu-quick the recipe
-    with row/col/box positions is the original model encoding the puzzle once."""
+    when none does, or when it comes first). Two paths through the log can meet: the recipe with row/col/box
+    positions (pos-rcb) is the original model encoding the puzzle once (no-x-after-init)."""
     mine = _bare_config(preset, variant)
     return next((c for c in candidates if mine and _bare_config(preset, c) == mine), variant)
 
@@ -311,7 +311,7 @@ def stand_in(tidy: pd.DataFrame, variant: str) -> str:
     presets = set(tidy["preset"].astype(str))
     if len(presets) != 1 or (tidy["variant"] == variant).any():
         return variant
-    have = [v for v in ["baseline", *sorted(set(tidy["variant"].astype(str)))] if (tidy["variant"] == v).any()]
+    have = sorted(set(tidy["variant"].astype(str)), key=lambda v: (v != "baseline", v))  # the baseline first
     return twin(presets.pop(), variant, have)
 
 
@@ -413,11 +413,10 @@ def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
     presets = sorted(set(tidy["preset"].astype(str)))
     notes = [f"{v} runs {stand_in(tidy, v)}'s config on {', '.join(presets)}: read from {stand_in(tidy, v)}'s runs"
              for v in dict.fromkeys([claim.a.variant, claim.b.variant]) if stand_in(tidy, v) != v]
-    others = sorted(set(tidy["variant"].astype(str)))
-    notes += [f"{v} runs the same config as {twin(presets[0], v, [o for o in others if o != v])} on {presets[0]}"
-              for v in dict.fromkeys([claim.a.variant, claim.b.variant])
-              if len(presets) == 1 and stand_in(tidy, v) == v
-              and twin(presets[0], v, [o for o in others if o != v]) != v]
+    for v in dict.fromkeys([claim.a.variant, claim.b.variant]) if len(presets) == 1 else []:
+        same = twin(presets[0], v, [o for o in sorted(set(tidy["variant"].astype(str))) if o != v])
+        if same != v and stand_in(tidy, v) == v:
+            notes.append(f"{v} runs the same config as {same} on {presets[0]}")
     for side in dict.fromkeys([claim.a.variant, claim.b.variant]):
         mine = rows[rows["variant"] == stand_in(tidy, side)]
         if mine["config_hash"].nunique() > 1:
