@@ -169,7 +169,7 @@ def _bare_config(preset: str, variant: str) -> str:
     except (KeyError, ValueError):
         return ""
     cfg.pop("variant", None)
-    return json.dumps(cfg, sort_keys=True)
+    return config_hash(cfg)
 
 
 def twin(preset: str, variant: str, candidates) -> str:
@@ -410,12 +410,13 @@ def _scale(tidy: pd.DataFrame, claim: Claim) -> str:
 
 def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
     rows = pd.concat([side_rows(tidy, claim.a), side_rows(tidy, claim.b)])
-    presets = sorted(set(tidy["preset"].astype(str)))
-    notes = [f"{v} runs {stand_in(tidy, v)}'s config on {', '.join(presets)}: read from {stand_in(tidy, v)}'s runs"
-             for v in dict.fromkeys([claim.a.variant, claim.b.variant]) if stand_in(tidy, v) != v]
-    for v in dict.fromkeys([claim.a.variant, claim.b.variant]) if len(presets) == 1 else []:
-        same = twin(presets[0], v, [o for o in sorted(set(tidy["variant"].astype(str))) if o != v])
-        if same != v and stand_in(tidy, v) == v:
+    presets, notes = sorted(set(tidy["preset"].astype(str))), []
+    for v in dict.fromkeys([claim.a.variant, claim.b.variant]):
+        source = stand_in(tidy, v)
+        same = twin(presets[0], v, sorted(set(tidy["variant"].astype(str)) - {v})) if len(presets) == 1 else v
+        if source != v:
+            notes.append(f"{v} runs {source}'s config on {', '.join(presets)}: read from {source}'s runs")
+        elif same != v:
             notes.append(f"{v} runs the same config as {same} on {presets[0]}")
     for side in dict.fromkeys([claim.a.variant, claim.b.variant]):
         mine = rows[rows["variant"] == stand_in(tidy, side)]
