@@ -3,7 +3,8 @@
 Random and mutated input (wrong lengths, bad characters, duplicate givens, unsolvable and multi-solution
 puzzles, empty, huge, non-UTF-8) must either load correctly or raise the project's typed error, PuzzleError,
 naming the source (and the row or line when one row is at fault). Any other exception, or a hang (the
-suite-wide timeout), fails, except one known bug that waits for a fix (see "not fixed yet" below). About 11,000 cases in total, most of them strings: files are slower.
+suite-wide timeout), fails, except one known bug that waits for a fix (see "not fixed yet" below). About
+11,000 cases in total, most of them strings: files are slower.
 """
 import re
 
