@@ -305,14 +305,19 @@ def verdict(diff: float, lo: float, hi: float, direction: str, margin: float = 1
 # --- claims against results ----------------------------------------------------------------------
 
 def stand_in(tidy: pd.DataFrame, variant: str) -> str:
-    """The variant whose runs a side reads: its own, or, when it has none, those of a variant in `tidy` that
-    runs the same config on its (single) preset, which it would only repeat (curriculum-mixed on cpu-quick
-    reads the baseline's)."""
+    """The variant whose runs a side reads: its own, or, when it has none, those of its twin in `tidy`,
+    which it would only repeat (curriculum-mixed on cpu-quick reads the baseline's)."""
+    return variant if (tidy["variant"] == variant).any() else _twin_in(tidy, variant)
+
+
+def _twin_in(tidy: pd.DataFrame, variant: str) -> str:
+    """The first other variant in `tidy` (the baseline first) that runs `variant`'s config on tidy's single
+    preset; the variant itself when none does, or when tidy mixes presets."""
     presets = set(tidy["preset"].astype(str))
-    if len(presets) != 1 or (tidy["variant"] == variant).any():
+    if len(presets) != 1:
         return variant
-    have = sorted(set(tidy["variant"].astype(str)), key=lambda v: (v != "baseline", v))  # the baseline first
-    return twin(presets.pop(), variant, have)
+    others = sorted(set(tidy["variant"].astype(str)) - {variant}, key=lambda v: (v != "baseline", v))
+    return twin(presets.pop(), variant, others)
 
 
 def side_rows(tidy: pd.DataFrame, side: Side) -> pd.DataFrame:
@@ -410,14 +415,13 @@ def _scale(tidy: pd.DataFrame, claim: Claim) -> str:
 
 def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
     rows = pd.concat([side_rows(tidy, claim.a), side_rows(tidy, claim.b)])
-    presets, notes = sorted(set(tidy["preset"].astype(str))), []
+    preset, notes = ", ".join(sorted(set(tidy["preset"].astype(str)))), []
     for v in dict.fromkeys([claim.a.variant, claim.b.variant]):
-        source = stand_in(tidy, v)
-        same = twin(presets[0], v, sorted(set(tidy["variant"].astype(str)) - {v})) if len(presets) == 1 else v
-        if source != v:
-            notes.append(f"{v} runs {source}'s config on {', '.join(presets)}: read from {source}'s runs")
-        elif same != v:
-            notes.append(f"{v} runs the same config as {same} on {presets[0]}")
+        same = _twin_in(tidy, v)
+        if same == v:
+            continue
+        notes.append(f"{v} runs the same config as {same} on {preset}" if (tidy["variant"] == v).any()
+                     else f"{v} runs {same}'s config on {preset}: read from {same}'s runs")
     for side in dict.fromkeys([claim.a.variant, claim.b.variant]):
         mine = rows[rows["variant"] == stand_in(tidy, side)]
         if mine["config_hash"].nunique() > 1:
