@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PRESET ?= cpu-quick
 
-.PHONY: run test test-fast lab check-report bench index clean-outputs
+.PHONY: run test test-fast lab check-report bench index golden clean-outputs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +44,12 @@ bench: $(STAMP)
 index: $(STAMP)
 	$(PY) -m lib.cli index
 
+# Certify lib's computing code as RESULTS_VERSION's (lib/provenance.py): after a refactor it records the new code
+# when every behavioural fingerprint is unchanged; after a change of what runs compute it refuses until
+# RESULTS_VERSION is bumped, then records the new fingerprints (tests/golden/).
+golden: $(STAMP)
+	$(PY) -m lib.golden certify
+
 # The claim checker (issue 9): every variant the claims need, at $(PRESET) with seeds 0-2, through the sweep runner
 # (finished runs are skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and
 # notebooks/10_findings.ipynb, which writes FINDINGS.md. WORKERS x THREADS should match the cores (2 x 1 here).
@@ -51,5 +57,5 @@ index: $(STAMP)
 findings: WORKERS ?= 2
 findings: THREADS ?= 1
 findings: $(STAMP)
-	$(PY) -m lib.findings sweep --grid findings/$(PRESET)-grid.yaml --workers $(WORKERS) --threads $(THREADS) -o findings/$(PRESET).parquet
+	$(PY) -m lib.cli findings sweep --grid findings/$(PRESET)-grid.yaml --workers $(WORKERS) --threads $(THREADS) -o findings/$(PRESET).parquet
 	$(PY) -m lib.cli run notebooks/10_findings.ipynb -p preset $(PRESET)

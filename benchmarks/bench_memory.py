@@ -1,6 +1,7 @@
 """Peak training memory per sample, with and without per-iteration activation checkpointing.
 
     python benchmarks/bench_memory.py [--batch 32] [--config gpu-paper|cpu-quick] [--variant trm-nested]
+    python benchmarks/bench_memory.py --quick    # cpu-smoke at batch 8: checks it runs (make test)
 
 Each measurement runs one forward/backward of the lib's model and loss in a fresh subprocess and reads the
 process's peak resident memory (ru_maxrss) against a baseline taken after the model, optimiser state and
@@ -25,7 +26,8 @@ def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseli
 
     from lib.config import make_config
     from lib.model import build_model, iteration_loss
-    from lib.train import backward_per_supervision_step
+    from lib import files
+    from lib.train import Context, Dist, backward_per_supervision_step
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -38,7 +40,8 @@ def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseli
         p.grad = torch.zeros_like(p)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if cfg.model.sharing == "nested":  # trained one supervision step at a time, as lib.train does
-        backward_per_supervision_step(model, puzzle, answer, cfg, torch.device("cpu"), None, 1)
+        ctx = Context(cfg, torch.device("cpu"), None, Dist(), files.RunFiles("unused"), False)
+        backward_per_supervision_step(model, puzzle, answer, ctx, 1)
     else:
         iteration_loss(model(puzzle), answer, cfg.model.loss).backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -57,7 +60,10 @@ def main() -> None:
     parser.add_argument("--config", default="gpu-paper", help="preset whose model is measured (9x9 800K by default)")
     parser.add_argument("--variant", default="baseline", help="e.g. trm-nested (the log ran it at batch 4096)")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="cpu-smoke at batch 8 (a smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.config, args.batch = "cpu-smoke", 8
 
     plain = run_child(args.config, args.batch, False, args.variant)
     ckpt = run_child(args.config, args.batch, True, args.variant)

@@ -1,6 +1,7 @@
 """Training and inference throughput of the lib, against references measured in the same run.
 
     python benchmarks/bench_train.py [--steps 4] [--threads 1] [--infer-run DIR] [--infer-steps 2000]
+    python benchmarks/bench_train.py --quick     # a few steps at small sizes: checks it runs (make test)
 
 Training: one full step of lib.train (batch draw + symmetry augmentation, forward over all
 iterations, loss, backward, clipping, AdamW) against a naive reference written the way the log's
@@ -81,8 +82,8 @@ def make_steps(preset: str, batch: int, which: str):
 
     from lib import puzzles
     from lib.config import make_config
-    from lib.model import build_model
-    from lib.train import Batcher, make_closure, make_optimizer
+    from lib import files
+    from lib.train import Batcher, Context, Dist, build_parts, train_step
 
     cfg = make_config(preset)
     n = cfg.data.grid_size
@@ -91,14 +92,15 @@ def make_steps(preset: str, batch: int, which: str):
     torch.manual_seed(0)
     cpu = torch.device("cpu")
     if which == "lib":
-        model = build_model(cfg.model, n).train()
-        opt = make_optimizer(model, cfg, cpu)
-        batcher, pool, step_no = Batcher(p, a, n, True, 0), np.arange(len(p)), [0]
+        ctx = Context(cfg, cpu, None, Dist(), files.RunFiles("unused"), False)
+        parts = build_parts(ctx)
+        model = parts.model.train()
+        batcher, pool = Batcher(p, a, n, True, 0), np.arange(len(p))
+        rngs = (np.random.default_rng([0, s]) for s in range(10**9))
 
         def step():
-            step_no[0] += 1
-            bp, ba = batcher(pool, np.random.default_rng([0, step_no[0]]), batch)
-            opt.step(make_closure(model, opt, [bp], [ba], cfg, cpu, None, []))
+            bp, ba = batcher(pool, next(rngs), batch)
+            train_step(ctx, parts, [bp], [ba])
     else:
         model = naive_model(cfg).train()
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -222,9 +224,9 @@ def run_child(func: str, *args) -> dict:
 
 # --- report --------------------------------------------------------------------------------------
 
-def bench_training(steps: int, threads: int) -> None:
+def bench_training(steps: int, threads: int, cases=TRAIN_CASES) -> None:
     print(f"== training step, fp32 eager on CPU, {threads} thread(s), best of {steps} interleaved steps ==")
-    for preset, batch in TRAIN_CASES:
+    for preset, batch in cases:
         r = run_child("child_timing", preset, batch, steps, threads)
         mem = {w: run_child("child_memory", preset, batch, w, threads)["bytes"] for w in ("lib", "naive")}
         s, f = r["seconds"], r["flops"]
@@ -239,12 +241,14 @@ def bench_training(steps: int, threads: int) -> None:
               f"model's FFN shape; lib step achieves {achieved / r['matmul_square']:.0%} / {achieved / r['matmul_model']:.0%} of them")
 
 
-def bench_inference(run_dir: Path | None, train_steps: int, threads: int, repeats: int) -> None:
+def bench_inference(run_dir: Path | None, train_steps: int, threads: int, repeats: int, preset: str = "cpu-quick") -> None:
     if run_dir is None:
         from lib.config import make_config
         from lib.train import train
-        run_dir = REPO / "outputs" / "bench" / f"infer-cpu-quick-{train_steps}"
-        cfg = make_config("cpu-quick", overrides={"train.steps": train_steps, "train.threads": threads})
+        from lib.workbook import OUTPUTS
+        run_dir = OUTPUTS / "bench" / f"infer-{preset}-{train_steps}"
+        cfg = make_config(preset, overrides={"train.steps": train_steps, "train.threads": threads,
+                                             "train.eval_every": train_steps, "train.checkpoint_every": train_steps})
         if not (run_dir / "summary.json").exists():
             print(f"training the inference model ({train_steps} cpu-quick steps) into {run_dir} ...", flush=True)
         train(cfg, run_dir, resume=True, progress=False)
@@ -279,11 +283,15 @@ def bench_augmentation(batch: int = 4096, repeats: int = 5) -> None:
         batcher(np.arange(64), np.random.default_rng(step), batch)
     vectorised = (time.perf_counter() - t) / repeats
     idx = np.random.default_rng(0).integers(0, 64, batch)
+    rng = np.random.default_rng(0)
+    flat_p, flat_a = p.reshape(64, -1), a.reshape(64, -1)
     t = time.perf_counter()
-    puzzles.augment_many(p[idx], a[idx], np.random.default_rng(0))
+    for i in idx:  # the reference: one symmetry drawn and applied per sample, in numpy
+        cell, digit = puzzles.random_symmetry(9, rng)
+        digit[flat_p[i][cell]], digit[flat_a[i][cell]]
     per_sample = time.perf_counter() - t
     print(f"== augmentation, 9x9 batch of {batch} ==")
-    print(f"  lib Batcher (vectorised): {vectorised * 1e3:7.1f} ms/batch; puzzles.augment_many: {per_sample * 1e3:7.1f} ms/batch;"
+    print(f"  lib Batcher (vectorised): {vectorised * 1e3:7.1f} ms/batch; per sample in numpy: {per_sample * 1e3:7.1f} ms/batch;"
           f" ratio {per_sample / vectorised:.1f}x")
 
 
@@ -296,13 +304,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="inference timings per mode (best is kept)")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-infer", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="one step, small batches, a 30-step model: checks it runs")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    if args.quick:
+        args.steps, args.infer_steps, args.repeats = 1, 30, 1
     if not args.skip_train:
-        bench_augmentation()
-        bench_training(args.steps, args.threads)
+        bench_augmentation(batch=256 if args.quick else 4096, repeats=1 if args.quick else 5)
+        bench_training(args.steps, args.threads, [("cpu-smoke", 16)] if args.quick else TRAIN_CASES)
     if not args.skip_infer:
-        bench_inference(args.infer_run, args.infer_steps, args.threads, args.repeats)
+        bench_inference(args.infer_run, args.infer_steps, args.threads, args.repeats,
+                        preset="cpu-smoke" if args.quick else "cpu-quick")
 
 
 if __name__ == "__main__":

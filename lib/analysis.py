@@ -29,6 +29,7 @@ from lib import puzzles as puzzles_lib
 from lib.config import bucket_order
 from lib.evaluate import load_model, load_run
 from lib.train import eval_subset
+from lib.workbook import progress_default
 
 OUTCOMES = ("solved", "failed", "solved-then-lost")  # solved-then-lost: solved earlier, unsolved at the end
 META = ("bucket", "rating", "deduction_depth")
@@ -320,10 +321,11 @@ class Analysis:
     trained_iterations: int
 
 
-def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bool = True) -> Analysis:
+def analyse(run_dirs: list[str | Path], iterations_factor: int = 4, progress: bool | None = None) -> Analysis:
     """Trace every run to `iterations_factor` x its trained count and build the frames the figures read."""
     frames: dict[str, list] = {"per_iteration": [], "dynamics": [], "halting": [], "evals": []}
     trained = set()
+    progress = progress_default() if progress is None else progress
     for d in tqdm(run_dirs, desc="trace runs", disable=not progress):
         run = load_run(d)
         if run.evals is None:

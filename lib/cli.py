@@ -4,6 +4,7 @@
     python -m lib.cli train --preset cpu-quick [--variant NAME] [--set key=value ...] [--out DIR] [--resume]
     python -m lib.cli variants [--preset cpu-quick] [--markdown]
     python -m lib.cli sweep notebooks/05_curriculum.ipynb --grid grid.yaml
+    python -m lib.cli findings sweep|collect|reproduce ...
     python -m lib.cli index | screenshot
 
 A bad parameter or config value is reported in one line, with exit status 2.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from lib import files, runner, sweep
+from lib import files, findings, runner, sweep
 from lib import train as training
 from lib.config import PRESETS, VARIANTS, ConfigError, flatten, make_config, parse_set
 from lib.workbook import OUTPUTS, run_dir_name
@@ -45,7 +46,7 @@ def resolved_overrides(preset: str, variant: str) -> dict:
 
 def _cmd_run(args) -> None:
     run = runner.run_notebook(args.notebook, parse_params(args.p, args.f), name=args.name)
-    print(files.relative(run / "report.html"))
+    print(files.relative(files.NotebookFiles(run).report))
 
 
 def _cmd_train(args) -> None:
@@ -114,6 +115,44 @@ def _cmd_sweep(args) -> None:
     print(table[["name", "status", "error"]].to_string(index=False))
 
 
+def _cmd_findings_sweep(args) -> None:
+    sweep.findings_sweep(args.grid, args.notebook, args.workers, args.threads, args.out)
+
+
+def _cmd_reproduce(args) -> None:
+    out = Path(args.out or OUTPUTS / "findings" / "reproduce" / f"{args.variant}-s{args.seed}")
+    if out.exists():
+        raise ConfigError(f"{files.relative(out)} exists: a retrained run must start from nothing (remove it or pass -o)")
+    differ = findings.reproduce(args.results, args.variant, args.seed, out)
+    if len(differ):
+        print(differ.head(20).to_string(index=False))
+        raise SystemExit(f"{args.variant} seed {args.seed}: {len(differ)} per-puzzle results differ from {args.results}")
+    print(f"{args.variant} seed {args.seed}: every per-puzzle result in {args.results} reproduced exactly "
+          f"({files.relative(out)})")
+
+
+def _findings_parser(sub) -> None:
+    top = sub.add_parser("findings", help="the claim checker's runs: sweep, collect, reproduce")
+    cmds = top.add_subparsers(dest="findings_command", required=True)
+    p = cmds.add_parser("sweep", help="train every (variant, seed) of a findings grid the results lack, then collect")
+    p.add_argument("--grid", default="findings/cpu-quick-grid.yaml")
+    p.add_argument("--notebook", default="notebooks/01_baseline.ipynb")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (recorded with the result)")
+    p.add_argument("-o", "--out", default="", help="default: findings/<preset>.parquet")
+    p.set_defaults(func=_cmd_findings_sweep)
+    p = cmds.add_parser("collect", help="tidy run folders into one per-puzzle parquet")
+    p.add_argument("runs", nargs="+", help="training run folders (holding config.json and eval.parquet)")
+    p.add_argument("-o", "--out", required=True)
+    p.set_defaults(func=lambda a: findings.collect([Path(r) for r in a.runs], a.out))
+    p = cmds.add_parser("reproduce", help="retrain one committed (variant, seed) and compare it puzzle by puzzle")
+    p.add_argument("variant")
+    p.add_argument("seed", type=int)
+    p.add_argument("--results", default="findings/cpu-quick.parquet")
+    p.add_argument("-o", "--out", default="", help="default: outputs/findings/reproduce/<variant>-s<seed>")
+    p.set_defaults(func=_cmd_reproduce)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m lib.cli", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm", action="append", metavar="KEY=VALUE",
                    help="submitit parameter for --executor slurm, e.g. slurm_partition=gpu, gpus_per_node=1, timeout_min=600")
     p.set_defaults(func=_cmd_sweep)
+
+    _findings_parser(sub)
 
     p = sub.add_parser("index", help="rebuild outputs/index.html")
     p.set_defaults(func=lambda a: print(files.relative(runner.refresh_index())))

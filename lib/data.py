@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +38,16 @@ from datasets.exceptions import DatasetNotFoundError
 
 from lib import files, puzzles
 from lib.config import SIZES, DataConfig, bucket_labels
-from lib.provenance import source_hash
+from lib.provenance import ast_hash
 from lib.puzzles import PuzzleError
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("SUDOKU_WORKBOOK_CACHE") or REPO / ".cache")
-# Cached files are keyed by the code that makes them (generator, rater, splits), so a changed
-# generator can never serve stale puzzles.
-CACHE_CODE = source_hash(("puzzles.py", "data.py"))
+# Cached files are keyed by the code that makes them (the syntax of the generator, rater and splits), so a
+# changed generator can never serve stale puzzles; a comment or docstring edit keeps the cache.
+CACHE_CODE = ast_hash(("puzzles.py", "data.py"))
 HUB_ID = "sapientinc/sudoku-extreme"
 EXTREME_DIR_ENV = "SUDOKU_EXTREME_DIR"  # a folder with the hub's train.csv and test.csv
 KAGGLE_CSV_ENV = "SUDOKU_KAGGLE_CSV"  # data.source="kaggle": a Kaggle quizzes,solutions CSV
@@ -54,7 +55,6 @@ NOT_RATED = -1  # an extra rating column not computed (yet) for a row: see _rate
 # 99,389 public 9x9 puzzles with tdoku ratings in the sudoku-extreme schema (shared/ sits beside the repo)
 BENCHMARK_CSV = Path(os.environ.get("SUDOKU_BENCHMARK_CSV") or REPO.parent / "shared/data/external/benchmark_sets.csv")
 
-COLUMNS = ["source", "question", "answer", "rating", "guesses", "guesses_full", "deduction_depth", "grid_size"]
 _STRING = datasets.Value("string")
 _INT = datasets.Value("int64")
 # Declared, not inferred: pandas would read an all-digit answer column as (overflowing) integers.
@@ -161,6 +161,9 @@ def _check_answers(q: np.ndarray, a: np.ndarray, where: str, name: Callable[[int
 
     Training on a wrong answer silently teaches the model wrong Sudoku, so any mismatch is an error.
     """
+    if a.shape[1] != q.shape[1]:  # every row of a column has one width (_cells), so the first row says it
+        raise PuzzleError(f"{where} {name(0)}: the answer has {a.shape[1]} cells, the puzzle {q.shape[1]} "
+                          "(answers of another grid size)")
     n = SIZE_OF_CELLS[q.shape[1]]
     units, full = puzzles.units(n), (1 << (n + 1)) - 2  # bits 1..N set
     for start in range(0, len(q), _CHUNK):
@@ -447,19 +450,52 @@ def _build_csv(path: Path, progress: bool) -> pa.Table:
     return _rated_table(source, q, a, rating, where, _csv_line, progress)
 
 
+# A puzzle as a text field: 16, 36 or 81 cells of '.', '0' or a digit.
+_PUZZLE_FIELD = re.compile(r"[.0-9]{16}|[.0-9]{36}|[.0-9]{81}")
+_FORMATS = "CSV (source,question,answer,rating or quizzes,solutions) or text with one puzzle per line"
+
+
+def _puzzle_field(fields: list[str]) -> str:
+    """The field of a text line that is its puzzle: one puzzle per line may carry other columns (an id before
+    it, a rating after it, as in the sudoku-exchange puzzle bank). A lone field is the puzzle, right or wrong
+    (its length or characters are reported by _cells)."""
+    return next((f for f in fields if _PUZZLE_FIELD.fullmatch(f)), fields[0] if len(fields) == 1 else "")
+
+
+def _other_format(path: Path, lines: list[tuple[int, str]]) -> str:
+    """A sentence naming a common puzzle format that is not one puzzle per line, or ""."""
+    first = lines[0][1].lstrip()
+    if first.startswith(("{", "[")):
+        return f"{path}: looks like JSON; the loader reads {_FORMATS}"
+    rows = [re.sub(r"[\s|+-]", "", text) for _, text in lines[:9]]
+    for n in (9, 6, 4):
+        if len(rows) >= n and all(len(r) == n and set(r) <= set(".0123456789") for r in rows[:n]):
+            return (f"{path} line {lines[0][0]}: looks like one {n}x{n} grid written over {n} lines (as in .sdk "
+                    f"files); write each puzzle on one line of {n * n} cells; the loader reads {_FORMATS}")
+    return ""
+
+
 def _build_text(path: Path, progress: bool) -> pa.Table:
-    """One puzzle per line ('.' or '0' blanks; '#' starts a comment; text after the puzzle is ignored).
+    """One puzzle per line ('.' or '0' blanks; '#' starts a comment; other fields on the line, such as an id
+    or a rating, are ignored).
 
     Answers are computed. Puzzles with no or several solutions are reported and excluded:
     they have no single answer to train on.
     """
-    lines, numbers = [], []
     with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first puzzle
-        for number, line in enumerate(f, 1):
-            fields = line.split("#", 1)[0].split()
-            if fields:
-                lines.append(fields[0])
-                numbers.append(number)
+        text_lines = [(number, line.split("#", 1)[0]) for number, line in enumerate(f, 1)]
+    text_lines = [(number, text) for number, text in text_lines if text.split()]
+    if text_lines and (other := _other_format(path, text_lines)):
+        raise PuzzleError(other)
+    lines, numbers = [], []
+    for number, text in text_lines:
+        fields = text.split()
+        puzzle = _puzzle_field(fields)
+        if not puzzle:
+            raise PuzzleError(f"{path} line {number}: none of its {len(fields)} fields is a puzzle (16, 36 or 81 "
+                              f"cells of '.', '0' or digits): {' '.join(fields)[:60]!r}; the loader reads {_FORMATS}")
+        lines.append(puzzle)
+        numbers.append(number)
     if not lines:
         raise PuzzleError(f"{path}: no puzzles")
     q = _cells(pa.array(lines, pa.string()), str(path), lambda i: f"line {numbers[i]}")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from lib.files import RunFiles
 from lib.puzzles import parse, units
 from lib.config import SIZES, RunConfig, bucket_order
 from lib.model import autocast, blank_accuracy
@@ -291,24 +292,22 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-    summary_path, eval_path = run_dir / "summary.json", run_dir / "eval.parquet"
+    run = RunFiles(run_dir)
+    if not run.config.exists():
+        raise FileNotFoundError(f"{run.root} is not a run directory (no {run.config.name})")
     return Run(
-        dir=run_dir,
-        config=json.loads((run_dir / "config.json").read_text()),
-        summary=json.loads(summary_path.read_text()) if summary_path.exists() else {},
-        metrics=read_metrics(run_dir / "metrics.jsonl"),
-        evals=pd.read_parquet(eval_path) if eval_path.exists() else None,
+        dir=run.root,
+        config=json.loads(run.config.read_text()),
+        summary=json.loads(run.summary.read_text()) if run.summary.exists() else {},
+        metrics=read_metrics(run.metrics),
+        evals=pd.read_parquet(run.evals) if run.evals.exists() else None,
     )
 
 
 def load_model(run_dir: str | Path, checkpoint: str = "best", device="cpu", ema: bool = True):
     """The model of a run's checkpoint ("best" or "last") in eval mode; EMA weights when the run kept them."""
     from lib.model import build_model
-    run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    path = RunFiles(run_dir).checkpoint(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}")
     ckpt = torch.load(path, map_location=device, weights_only=True)

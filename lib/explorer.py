@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib import analysis, workbook
+from lib import analysis, files, workbook
 from lib.evaluate import load_model, load_run
 from lib import puzzles as puzzles_lib
 
@@ -300,9 +300,9 @@ def static_strip(ex: Explorer, puzzles: list[int] | None = None, columns: int = 
 
 def newest_run(outputs: str | Path, family: str = "baseline") -> Path | None:
     """The newest finished training run (eval.parquet and a last checkpoint) under outputs/<family>/*/runs/."""
-    done = [p.parent.parent for p in Path(outputs).glob(f"{family}/*/runs/*/checkpoints/last.pt")
-            if (p.parent.parent / "eval.parquet").exists()]
-    return max(done, key=lambda d: (d / "eval.parquet").stat().st_mtime, default=None)
+    runs = [files.RunFiles(p.parent.parent) for p in Path(outputs).glob(f"{family}/*/runs/*/checkpoints/last.pt")]
+    done = [r for r in runs if r.evals.exists()]
+    return max(done, key=lambda r: r.evals.stat().st_mtime).root if done else None
 
 
 def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed: int = 0, reuse: bool | str = True,
@@ -310,7 +310,7 @@ def default_run(run_dir: str, output_dir: Path, preset: str = "cpu-smoke", seed:
     """`run_dir` if given; else the newest 01_baseline run beside this notebook's outputs; else a fresh
     `preset` baseline trained into output_dir/runs/."""
     if run_dir:
-        if not (Path(run_dir) / "config.json").exists():
+        if not files.RunFiles(run_dir).config.exists():
             raise FileNotFoundError(f"run_dir {run_dir} is not a training run folder (no config.json)")
         return Path(run_dir)
     found = newest_run(Path(output_dir).resolve().parent.parent)

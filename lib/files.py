@@ -1,11 +1,53 @@
-"""The one way to write a file that a kill must never leave half-written, and to read JSON back."""
+"""The one way to write a file that a kill must never leave half-written, to read JSON back, and the names
+of the files in a run folder."""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A training run's folder (lib/train.py writes it; evaluate, results, findings and the runner read it)."""
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / "config.json")  # the resolved config, plus "code"
+    summary = property(lambda self: self.root / "summary.json")  # written last: status "complete" when done
+    metrics = property(lambda self: self.root / "metrics.jsonl")  # tidy rows, one per line
+    evals = property(lambda self: self.root / "eval.parquet")  # per test puzzle and scored iteration
+    eval_sources = property(lambda self: self.root / "eval-sources.parquet")  # the same for eval.sources
+    train_log = property(lambda self: self.root / "train.log")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    last = property(lambda self: self.root / "checkpoints" / "last.pt")
+    best = property(lambda self: self.root / "checkpoints" / "best.pt")
+
+    def checkpoint(self, which: str) -> Path:
+        return self.checkpoints / f"{which}.pt"
+
+
+@dataclass(frozen=True)
+class NotebookFiles:
+    """A notebook run's folder (lib/runner.py): its reports, log and summary, and its training runs."""
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    summary = property(lambda self: self.root / "summary.json")  # kind "notebook-run": what the index reads
+    report = property(lambda self: self.root / "report.html")  # with code
+    report_noinput = property(lambda self: self.root / "report-noinput.html")  # results only
+    log = property(lambda self: self.root / "run.log")
+    runs = property(lambda self: self.root / "runs")
+
+    def run(self, name: str) -> RunFiles:
+        return RunFiles(self.runs / name)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

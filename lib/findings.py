@@ -1,191 +1,65 @@
-"""Findings: which of the log's claims hold at CPU scale, with seeds, paired bootstrap CIs and computed verdicts.
+"""Findings: which of the log's claims hold at CPU scale, from tidy per-puzzle results of seeded runs.
 
-    python -m lib.findings sweep --grid findings/cpu-quick-grid.yaml --workers 2 --threads 1
-    python -m lib.findings collect outputs/baseline/findings-cpu-quick-t1--* -o findings/cpu-quick.parquet
+    python -m lib.cli findings sweep --grid findings/cpu-quick-grid.yaml --workers 2 --threads 1
+    python -m lib.cli findings collect outputs/baseline/findings-cpu-quick-t1--* -o findings/cpu-quick.parquet
+    python -m lib.cli findings reproduce baseline 1
 
-`sweep` trains every (variant, seed) of the grid through the sweep runner (finished runs are skipped, so a
-killed sweep resumes) and then collects. `collect` turns run folders into one tidy per-puzzle table
-(`tidy_results`), which notebooks/10_findings.ipynb renders into the claim table and FINDINGS.md.
-
-Every variant of a preset is evaluated on the same test puzzles, so a claim compares A with B puzzle by
-puzzle (`paired_bootstrap`) and the verdict comes from the CI (`verdict`), never from a typed string.
+Run folders become one tidy per-puzzle table (`tidy_results`), which notebooks/10_findings.ipynb renders into
+the claim table and FINDINGS.md. Every variant of a preset is evaluated on the same test puzzles, so a claim
+(lib/claims.py) compares A with B puzzle by puzzle (lib/stats.py) and its verdict comes from the interval,
+never from a typed string.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import functools
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from tqdm.auto import tqdm
 
-from lib.config import VARIANTS, bucket_order, make_config
-from lib import plots  # noqa: F401  (a headless backend outside notebooks, and the workbook's theme)
-from lib import sweep, workbook
+from lib.claims import CLAIMS, Claim, Side, claim_variants
+from lib.config import ConfigError, RunConfig, bucket_order, config_twin, make_config
+from lib import files
+from lib.files import read_json, relative, write_json, write_text
 from lib.provenance import code_identity
+from lib.stats import VERDICTS, mean_ci, paired_bootstrap, verdict
 from lib.train import train
-from lib.files import atomic_write, read_json, relative, write_json, write_text
 from lib.workbook import NOTEBOOK_RUN, OUTPUTS
-from lib.stats import mean_ci, t_quantile  # noqa: F401  (re-exported: the claim checker's statistics)
 
 REPO = Path(__file__).resolve().parent.parent
-DIRECTIONS = (">", "<", "≈", "≥", "≤")
-VERDICTS = ("holds", "reversed", "inconclusive", "not run")
 FINDINGS_SEEDS = 3  # the findings run trains seeds 0, 1, 2; a claim on fewer is provisional
 
 
-# --- the claims ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: a variant's runs, evaluated at its trained iteration count or a multiple
-    of it, with its EMA or live weights (empty: EMA when the run has both, as the variant evaluates)."""
-    variant: str
-    iterations_x: int = 1  # evaluated iteration count = iterations_x * the run's trained count
-    weights: str = ""
-
-    def label(self) -> str:
-        extra = [f"{self.iterations_x}x iterations"] if self.iterations_x != 1 else []
-        extra += [f"{self.weights} weights"] if self.weights else []
-        return self.variant + (f" ({', '.join(extra)})" if extra else "")
-
-
-@dataclass(frozen=True)
-class Claim:
-    name: str
-    text: str  # what the log says, as the claim to test: "A > B"
-    section: str  # the log's section heading
-    log_figure: str  # the log's numbers, as the log states them
-    a: Side
-    b: Side
-    direction: str  # A vs B: ">", "<", "≈" (within ±margin), "≥" / "≤" (at least as good / no better, ±margin)
-    margin: float = 1.0  # percentage points; used by ≈, ≥ and ≤
-    cpu_note: str = ""  # why CPU scale cannot test the claim as the log meant, when it cannot
-    beyond_log: bool = False
-
-    def __post_init__(self):
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"claim {self.name}: direction {self.direction!r} is not one of {DIRECTIONS}")
-        if self.margin < 0:
-            raise ValueError(f"claim {self.name}: margin must not be negative, got {self.margin}")
-
-
-B = Side("baseline")
-ORIGINAL = Side("original")  # the log's first model, the base of its early ablations
-CLAIMS: list[Claim] = [
-    Claim("iteration", "iteration is needed: 1 iteration fails", "Ablation: No Iteration",
-          "1 iteration: 0/1000 solved (64.3% cells) vs 16 iterations: 643/1000", ORIGINAL, Side("no-iteration"), ">"),
-    Claim("intermediate-supervision", "intermediate supervision beats a final-only loss",
-          "Ablation: No Intermediate Supervision", "final-only 428/1000 vs all iterations 643/1000",
-          ORIGINAL, Side("final-only-loss"), ">"),
-    Claim("weight-sharing", "weight sharing beats unrolled at 16x the parameters",
-          "Experiment: Unrolled (16 Separate Transformers)", "unrolled 581/1000 vs shared 643/1000",
-          ORIGINAL, Side("unrolled"), ">",
-          cpu_note="cpu-quick trains 8 iterations, so unrolled has 8x the parameters, not 16x"),
-    Claim("phases-2x2", "4 shared layers beat 2 phase blocks of 2 layers",
-          "Experiment: 2 Transformers × 2 Layers (Middle1)",
-          "middle1 162/1000 vs shared 643/1000", ORIGINAL, Side("middle1"), ">"),
-    Claim("phases-4x1", "4 shared layers beat 4 phase blocks of 1 layer",
-          "Experiment: 4 Transformers × 1 Layer (Middle2)",
-          "middle2 0/1000 vs shared 643/1000", ORIGINAL, Side("middle2"), ">"),
-    Claim("recurrence", "adding h_prev (recurrence) beats no recurrence", "Experiment: Hidden State Recurrence",
-          "recur_add 2265/2500 vs none 1994/2500 (+13.6%)", Side("recur-add"), ORIGINAL, ">"),
-    Claim("encode-once", "encoding the puzzle once is at least as good as feeding it every iteration",
-          "Experiment: No X After Init (TRM-style Input)", "once 2248/2500 vs every iteration 2265/2500 (-0.7%)",
-          Side("no-x-after-init"), Side("recur-add"), "≥", margin=1.0),
-    Claim("reverse-vs-mixed", "a reverse (hard to easy) curriculum is at least as good as mixed",
-          "Experiment: Cosine LR + Mixed Sampling", "reverse 84.0% vs mixed 83.8% (cosine)",
-          Side("curriculum-reverse"), Side("curriculum-mixed"), "≥", margin=1.0,
-          cpu_note="cpu-quick buckets by deduction depth on 6x6 grids, not by the log's 9x9 rating"),
-    Claim("mixed-vs-regular", "mixed sampling beats a regular (easy to hard) curriculum",
-          "Experiment: Cosine LR + Regular Curriculum", "mixed 83.8% vs regular 80.6% (cosine)",
-          Side("curriculum-mixed"), Side("curriculum-regular"), ">",
-          cpu_note="cpu-quick buckets by deduction depth on 6x6 grids, not by the log's 9x9 rating"),
-    Claim("cosine", "warmup + cosine decay beats warmup only", "Experiment: Cosine LR Decay (NEW SOTA)",
-          "cosine 84.0% vs warmup only 78.5% (+5.5pp), both with SAM", Side("sam"), Side("warmup-only"), ">"),
-    Claim("sam", "SAM is redundant under cosine", "Experiment: Cosine LR Without SAM (NEW RECOMMENDED BASELINE)",
-          "SAM 84.0% vs AdamW 83.6% (+0.4pp)", Side("sam"), B, "≈", margin=1.0),
-    Claim("weight-decay", "weight decay 1.0 is harmful", "Experiment: High Weight Decay (nano-trm style)",
-          "wd 0.01 83.6% vs wd 1.0 70.1% (+13.5pp)", B, Side("wd-1.0"), ">",
-          cpu_note="AdamW shrinks a weight by exp(-wd x the lr summed over steps): e^-0.76 over cpu-quick's "
-                   "1,500 steps against e^-53 over the log's 70K, so at CPU scale wd 1.0 is a far weaker dose"),
-    Claim("ema", "EMA weights are neutral (EMA vs live weights of one run)", "Experiment: EMA on Cosine LR (Retest)",
-          "EMA 83.6% vs live 83.6% (0pp)", Side("ema", weights="ema"), Side("ema", weights="live"), "≈", margin=1.0,
-          cpu_note="the EMA starts from the initial weights, which still weigh 0.999^1500 = 22% in it after "
-                   "cpu-quick's 1,500 steps (0.999^70000 = 4e-31 over the log's 70K): the preset does not scale "
-                   "the decay, so at CPU scale this tests an EMA that has not forgotten its start; keeping the "
-                   "log's horizon-to-run ratio would take decay 0.953 (not run)"),
-    Claim("mlp-mixer", "the MLP-Mixer is within a few points of attention", "Experiment: MLP-Mixer (Architecture Swap)",
-          "mixer 71.9% vs attention 71.4% (+0.5pp)", Side("mlp-mixer"), Side("extreme-bs512"), "≈", margin=3.0,
-          cpu_note="the log's SAM / batch-512 base keeps its ratio to the recipe: batch 8 at cpu-quick"),
-    Claim("gelu", "GELU ≈ ReLU", "Experiment: GELU Activation", "GELU 83.2% vs ReLU 83.6% (-0.4pp)",
-          Side("gelu"), B, "≈", margin=1.0),
-    Claim("relu2", "ReLU beats ReLU²", "Experiment: ReLU Squared Activation", "ReLU 83.6% vs ReLU² 81.9% (+1.7pp)",
-          B, Side("relu2"), ">"),
-    Claim("sinusoidal", "1D sinusoidal positions fail", "Experiment: Sinusoidal Positional Encoding",
-          "sinusoidal 0/1000 (summary table) vs 643/1000", ORIGINAL, Side("pos-sinusoidal"), ">"),
-    Claim("rope-vs-rcb", "2D RoPE ≈ row/column/box embeddings", "Key Insights (6): positional encoding",
-          "2D RoPE -0.3pp vs row/col/box", B, Side("pos-rcb"), "≈", margin=1.0),
-    Claim("scale-down", "the 100K model is far worse", "Experiment: Scale DOWN",
-          "100K params 8.3% vs 800K 71.4%", Side("extreme-bs512"), Side("scale-down"), ">",
-          cpu_note="scale-down halves width, depth and heads as the log did (about 8x fewer parameters), from "
-                   "cpu-quick's ~113K rather than 800K; batch 8 at cpu-quick (the log's 512, kept in ratio)"),
-    Claim("test-time-iterations", "more iterations at test time do not help",
-          "Experiment: Hidden State Recurrence (failure analysis)",
-          "failed puzzles peak at iteration 4, then get worse", Side("baseline", iterations_x=2), B, "≤", margin=1.0),
-    Claim("plateau", "a plateau-gated curriculum with LR restarts beats fixed phases",
-          "plateau-aligned-lr-curriculum.md (another task; not in the log)", "not measured on Sudoku",
-          Side("curriculum-plateau"), Side("curriculum-reverse"), ">", beyond_log=True),
-    Claim("augment", "symmetry augmentation beats none", "Experiment: MLP-Mixer (TRM's edge: augmentation?)",
-          "not measured: the log never augmented", Side("augment"), B, ">", beyond_log=True),
-]
-
-
-def claim_variants(claims: list[Claim] = CLAIMS) -> list[str]:
-    """Every variant the claims need, in claim order."""
-    return list(dict.fromkeys(s.variant for c in claims for s in (c.a, c.b)))
-
+# --- which variants need runs --------------------------------------------------------------------
 
 def variants_to_train(preset: str, claims: list[Claim] = CLAIMS) -> list[str]:
     """The claims' variants that need runs of their own on `preset`: one that runs the same config as an
     earlier one there (curriculum-mixed as the baseline on cpu-quick) reads that one's runs (stand_in)."""
     need = list(dict.fromkeys(["baseline", *claim_variants(claims)]))
-    return [v for i, v in enumerate(need) if twin(preset, v, need[:i]) == v]
+    return [v for i, v in enumerate(need) if _twin(preset, v, tuple(need[:i])) == v]
 
 
 @functools.lru_cache(maxsize=None)
-def _bare_config(preset: str, variant: str) -> str:
-    """The config a variant runs on a preset, its name aside; "" when it does not build there."""
-    try:
-        cfg = make_config(preset, variant).to_dict()
-    except (KeyError, ValueError):
-        return ""
-    cfg.pop("variant", None)
-    return config_hash(cfg)
-
-
-def twin(preset: str, variant: str, candidates) -> str:
-    """The first of `candidates` that runs the same config as `variant` on `preset` (the variant itself
-    when none does, or when it comes first). Two paths through the log can meet: the recipe with row/col/box
-    positions (pos-rcb) is the original model encoding the puzzle once (no-x-after-init)."""
-    mine = _bare_config(preset, variant)
-    return next((c for c in candidates if mine and _bare_config(preset, c) == mine), variant)
+def _twin(preset: str, variant: str, candidates: tuple) -> str:
+    return config_twin(preset, variant, list(candidates))
 
 
 # --- tidy per-puzzle results ---------------------------------------------------------------------
 
 def config_hash(config: dict) -> str:
-    """What a run computed, minus its seed and code identity: runs of one variant share it."""
+    """What a run computed, minus its seed and code identity: runs of one variant share it. A field added
+    since the run was made counts at its default, as workbook.same_resolved_config reads it."""
     cfg = json.loads(json.dumps(config))
     cfg.pop("code", None)
+    try:
+        cfg = RunConfig.from_dict(cfg).to_dict()
+    except ConfigError:
+        pass  # a field the code no longer has: the hash of the record as it is, which matches no current config
     cfg.get("train", {}).pop("seed", None)
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -202,7 +76,7 @@ def tidy_results(run_dirs) -> pd.DataFrame:
 
 
 TIDY_COLUMNS = ["variant", "seed", "puzzle", "bucket", "iterations", "trained_iterations", "weights", "solved",
-                "cell_acc", "threads", "params", "wall_seconds", "grid_size", "preset", "config_hash", "code_hash", "commit", "run"]
+                "cell_acc", "threads", "params", "wall_seconds", "grid_size", "preset", "config_hash", "code_version", "commit", "run"]
 
 
 def _tidy_run(run: Path) -> pd.DataFrame | None:
@@ -225,12 +99,12 @@ def _tidy_run(run: Path) -> pd.DataFrame | None:
         "threads": int(config["train"]["threads"]),
         "params": int(summary.get("params", -1)), "wall_seconds": float(summary.get("wall_seconds", math.nan)),
         "grid_size": int(config["data"]["grid_size"]), "preset": config["preset"],
-        "config_hash": config_hash(config), "code_hash": code.get("code_hash", "unknown"),
+        "config_hash": config_hash(config), "code_version": code.get("code_version", "unknown"),
         "commit": code.get("commit", "unknown"), "run": relative(run),
     })
 
 
-CATEGORICAL = ("variant", "puzzle", "bucket", "weights", "preset", "config_hash", "code_hash", "commit", "run")
+CATEGORICAL = ("variant", "puzzle", "bucket", "weights", "preset", "config_hash", "code_version", "commit", "run")
 
 
 def _compact(df: pd.DataFrame) -> pd.DataFrame:
@@ -251,55 +125,26 @@ def read_results(path: str | Path, seeds: list[int] | None = None) -> pd.DataFra
     tidy = pd.read_parquet(path) if path.exists() else tidy_results([])
     if "wall_seconds" not in tidy.columns:  # collected before run times were kept
         tidy["wall_seconds"] = np.float32(math.nan)
+    if "code_hash" in tidy.columns:  # collected when runs recorded a hash of the source bytes: none is current
+        tidy = tidy.rename(columns={"code_hash": "code_version"}).astype({"code_version": str})
+        tidy["code_version"] = "hash:" + tidy["code_version"]
     return tidy[tidy["seed"].isin(seeds)].reset_index(drop=True) if seeds else tidy
 
 
-# --- statistics ----------------------------------------------------------------------------------
-
-def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(difference, low, high) of mean solved A - B in percentage points, with a bootstrap CI.
-
-    a and b are (seeds, puzzles) 0/1 arrays aligned on both axes (one seed may be given as a 1-D array).
-    Each bootstrap draw resamples seeds and puzzles with replacement, independently of each other (a crossed
-    two-way bootstrap), and applies the same draw to both sides, so the comparison stays paired: seeds carry
-    the training variance, puzzles the test-set variance. Crossing is slightly conservative for per-puzzle
-    noise; with 3 seeds it underestimates the seed spread by a third, which the coverage test bounds."""
-    a, b = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (a, b))
-    if a.shape != b.shape:
-        raise ValueError(f"paired_bootstrap: A {a.shape} and B {b.shape} must be aligned (seeds, puzzles)")
-    if a.size == 0:
-        raise ValueError("paired_bootstrap: no paired results")
-    d = a - b
-    n_seeds, n_puzzles = d.shape
-    rng = np.random.default_rng(seed)
-    seed_counts, puzzle_counts = (_resample_counts(rng, n, n_boot) for n in (n_seeds, n_puzzles))
-    means = np.einsum("bp,bp->b", seed_counts @ d, puzzle_counts) / (n_seeds * n_puzzles)
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return 100 * float(d.mean()), 100 * float(lo), 100 * float(hi)
-
-
-def _resample_counts(rng, n: int, n_boot: int) -> np.ndarray:
-    """(n_boot, n): how often each item is drawn in each resample of n with replacement."""
-    draws = rng.integers(0, n, (n_boot, n)) + n * np.arange(n_boot)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
-
-
-def verdict(diff: float, lo: float, hi: float, direction: str, margin: float = 1.0) -> str:
-    """holds / reversed / inconclusive from a CI of A - B, or "not run" when there is none (NaN).
-    > and <: the CI excludes 0 one way or the other. ≈: holds inside ±margin, reversed wholly outside it.
-    ≥ (A at least as good, within margin): holds when lo > -margin, reversed when hi < -margin; ≤ mirrors it."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"verdict: direction {direction!r} is not one of {DIRECTIONS}")
-    if any(math.isnan(x) for x in (diff, lo, hi)):
-        return "not run"
-    if direction in ("<", "≤"):
-        return verdict(-diff, -hi, -lo, {"<": ">", "≤": "≥"}[direction], margin)
-    if direction == ">":
-        return "holds" if lo > 0 else "reversed" if hi < 0 else "inconclusive"
-    if direction == "≥":
-        return "holds" if lo > -margin else "reversed" if hi < -margin else "inconclusive"
-    return "holds" if -margin <= lo and hi <= margin else "reversed" if lo > margin or hi < -margin else "inconclusive"
+def collect(run_dirs: list[Path], out: str | Path, committed: pd.DataFrame | None = None) -> Path:
+    """Tidy the run folders into `out`, keeping the committed runs (of the current code) that no folder
+    retrained: a new machine has no outputs/, and its sweep only adds to what the repository holds."""
+    tidy = tidy_results(run_dirs)
+    if committed is not None and len(committed):
+        fresh = set(zip(tidy["variant"].astype(str), tidy["seed"].astype(int), tidy["threads"].astype(int)))
+        keys = zip(committed["variant"].astype(str), committed["seed"].astype(int), committed["threads"].astype(int))
+        kept = committed[[k not in fresh for k in keys]]
+        tidy = _compact(pd.concat([tidy.astype({c: str for c in CATEGORICAL}),
+                                   kept.astype({c: str for c in CATEGORICAL})], ignore_index=True))
+    files.atomic_write(out, lambda tmp: tidy.to_parquet(tmp, index=False))
+    print(f"{out}: {len(tidy):,} rows from {tidy['run'].nunique()} runs "
+          f"({Path(out).stat().st_size / 1e6:.1f} MB)")
+    return Path(out)
 
 
 # --- claims against results ----------------------------------------------------------------------
@@ -317,7 +162,7 @@ def _twin_in(tidy: pd.DataFrame, variant: str) -> str:
     if len(presets) != 1:
         return variant
     others = sorted(set(tidy["variant"].astype(str)) - {variant}, key=lambda v: (v != "baseline", v))
-    return twin(presets.pop(), variant, others)
+    return _twin(presets.pop(), variant, tuple(others))
 
 
 def side_rows(tidy: pd.DataFrame, side: Side) -> pd.DataFrame:
@@ -383,9 +228,14 @@ def claim_table(tidy: pd.DataFrame, claims: list[Claim] = CLAIMS, n_boot: int = 
             "expected": f"A {c.direction} B" + (f" (±{c.margin:g}pp)" if c.direction in "≈≥≤" else ""),
             "our figure": _our_figure(r), "n seeds": int(r["n seeds"]), "scale": _scale(tidy, c),
             "verdict": r["verdict"],
-            "note": "; ".join(filter(None, [_seed_note(r), c.cpu_note, *_provenance_notes(tidy, c)])),
+            "note": "; ".join(filter(None, [_seed_note(r), _claim_note(tidy, c), *_provenance_notes(tidy, c)])),
         })
     return pd.DataFrame(rows)
+
+
+def _claim_note(tidy: pd.DataFrame, claim: Claim) -> str:
+    """The claim's own note for the preset(s) its results come from."""
+    return "; ".join(filter(None, (claim.note(p) for p in sorted(set(tidy["preset"].astype(str))) or [""])))
 
 
 def _seed_note(r) -> str:
@@ -428,7 +278,7 @@ def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
             notes.append(f"{side} runs differ in config")
         if (mine.groupby("seed", observed=True)["run"].nunique() > 1).any():
             notes.append(f"{side} has several runs of one seed (averaged)")
-    for col, what in (("code_hash", "code"), ("threads", "thread counts")):
+    for col, what in (("code_version", "code"), ("threads", "thread counts")):
         if rows[col].nunique() > 1:
             notes.append(f"runs from different {what}")
     return notes
@@ -437,7 +287,7 @@ def _provenance_notes(tidy: pd.DataFrame, claim: Claim) -> list[str]:
 def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """Per variant and bucket: solved % at the trained count (default weights), mean and 95% CI over seeds."""
     out = []
-    for (variant, bucket), g in _per_seed(tidy).groupby(["variant", "bucket"]):
+    for (variant, bucket), g in per_seed(tidy).groupby(["variant", "bucket"]):
         m, lo, hi = mean_ci(g["solved %"])
         out.append({"variant": variant, "bucket": bucket, "solved % (final)": m, "CI low": max(lo, 0.0),
                     "CI high": min(hi, 100.0), "n seeds": len(g)})
@@ -448,8 +298,8 @@ def variant_table(tidy: pd.DataFrame) -> pd.DataFrame:
 
 def seed_table(tidy: pd.DataFrame) -> pd.DataFrame:
     """Variants x seeds: overall solved % at the trained count, so a seed that collapsed is seen at once."""
-    per_seed = _per_seed(tidy)
-    return per_seed[per_seed["bucket"] == "all"].pivot(index="variant", columns="seed", values="solved %").round(1)
+    seeds = per_seed(tidy)
+    return seeds[seeds["bucket"] == "all"].pivot(index="variant", columns="seed", values="solved %").round(1)
 
 
 def cost_table(tidy: pd.DataFrame) -> pd.DataFrame:
@@ -473,56 +323,7 @@ def bucket_table(compared: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(index=claims, columns=bucket_order(wide.columns)).fillna("")
 
 
-# --- figures -------------------------------------------------------------------------------------
-
-VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray"}
-
-
-def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str = ""):
-    """A - B overall per claim with its 95% CI, coloured by verdict; the shaded band is the margin of
-    ≈ claims and the tolerated side of ≥ / ≤ claims."""
-    overall = compared[compared["bucket"] == "all"].set_index("claim")
-    shown = [c for c in claims if c.name in overall.index]
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.5))
-    for y, c in enumerate(shown):
-        lo, hi = {"≈": (-c.margin, c.margin), "≥": (-c.margin, 0), "≤": (0, c.margin)}.get(c.direction, (0, 0))
-        ax.fill_betweenx([y - 0.4, y + 0.4], lo, hi, color="tab:blue", alpha=0.12, lw=0)
-        if overall.loc[c.name, "verdict"] == "not run":
-            ax.text(0, y, " not run", va="center", color="0.5", fontsize="small")
-    done = overall.loc[[c.name for c in shown]].reset_index().assign(y=range(len(shown)))
-    done = done[done["verdict"] != "not run"]
-    ax.hlines(done["y"], done["CI low"], done["CI high"], color="0.3", lw=1.5)
-    if len(done):
-        sns.scatterplot(data=done, x="A - B (pp)", y="y", hue="verdict", palette=VERDICT_COLORS, s=60, ax=ax, zorder=3)
-        ax.legend(title="verdict", bbox_to_anchor=(1.02, 1), loc="upper left")
-    ax.set_yticks(range(len(shown)), [f"{c.name}: A {c.direction} B" for c in shown])
-    ax.set_ylim(len(shown) - 0.5, -0.5)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set(xlabel="A - B: solved % at the trained iteration count (pp), 95% paired bootstrap CI", ylabel="",
-           title=title or "the log's claims: A - B per claim")
-    fig.tight_layout()
-    return fig
-
-
-def variant_plot(tidy: pd.DataFrame, title: str = ""):
-    """Solved % at the trained count per variant and bucket; bars show the spread over seeds (sd)."""
-    per_seed = _per_seed(tidy)
-    variants = list(dict.fromkeys(per_seed["variant"]))
-    fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(variants), 1) * 2 + 1.5))
-    if len(per_seed):
-        sns.pointplot(data=per_seed, x="solved %", y="variant", hue="bucket", order=variants,
-                      hue_order=bucket_order(per_seed["bucket"]), errorbar="sd", dodge=0.5, linestyle="none",
-                      palette="viridis_r", ax=ax)
-        ax.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center")
-    ax.set(xlabel="solved % at the trained iteration count (error bars: sd over seeds)", ylabel="",
-           xlim=(-2, 102), title=title or "every variant, per bucket")
-    fig.tight_layout()
-    return fig
-
-
-def _per_seed(tidy: pd.DataFrame) -> pd.DataFrame:
+def per_seed(tidy: pd.DataFrame) -> pd.DataFrame:
     """Solved % per variant x bucket (and "all") x seed at the trained count, default weights."""
     rows = pd.concat([side_rows(tidy, Side(v)) for v in tidy["variant"].astype(str).unique()] or [tidy])
     both = pd.concat([rows.assign(bucket="all"), rows.assign(bucket=rows["bucket"].astype(str))])
@@ -530,7 +331,6 @@ def _per_seed(tidy: pd.DataFrame) -> pd.DataFrame:
         .rename("solved %").reset_index().astype({"variant": str})
 
 
-# --- the notebook's inputs and outputs -----------------------------------------------------------
 
 # cpu-smoke runs are too small to be findings: the smoke preset renders the committed test fixture
 FIXTURES = {"cpu-smoke": REPO / "tests" / "fixtures" / "findings-cpu-smoke.parquet"}
@@ -610,31 +410,37 @@ def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, sourc
 
 # --- are the committed results the current code's? ----------------------------------------------
 
+def staleness(tidy: pd.DataFrame) -> tuple[int, int]:
+    """(runs, runs made by other code than the current)."""
+    runs = tidy.drop_duplicates("run")
+    return len(runs), int((runs["code_version"].astype(str) != code_identity()["code_version"]).sum())
+
+
 def code_status(tidy: pd.DataFrame) -> str:
     """One line for FINDINGS.md: which code made the results, and whether it is the code checked out now."""
     if tidy.empty:
         return ""
-    current = code_identity()["code_hash"]
+    current = code_identity()["code_version"]
     runs = tidy.drop_duplicates("run")
-    stale = runs[runs["code_hash"].astype(str) != current]
+    stale = runs[runs["code_version"].astype(str) != current]
     commits = ", ".join(sorted({c.split("+")[0][:7] for c in runs["commit"].astype(str)}))
     if stale.empty:
-        return (f"All {len(runs)} runs were made by the current code (hash `{current}` of lib's result modules; "
+        return (f"All {len(runs)} runs were made by the current code (version `{current}` of lib's computing modules; "
                 f"commits {commits}), so retraining any of them reproduces its per-puzzle results.")
-    return (f"**Stale: {len(stale)} of {len(runs)} runs were made by other code** (hash "
-            f"{', '.join(sorted(set(stale['code_hash'].astype(str))))}, not the current `{current}`). "
+    return (f"**Stale: {len(stale)} of {len(runs)} runs were made by other code** (version "
+            f"{', '.join(sorted(set(stale['code_version'].astype(str))))}, not the current `{current}`). "
             "`make findings` retrains them.")
 
 
 def current_runs(tidy: pd.DataFrame) -> pd.DataFrame:
-    """The rows of runs the current code would make again: its code hash, and the config it builds for
+    """The rows of runs the current code would make again: its code version, and the config it builds for
     the run's preset, variant, seed and thread count. Only these count as finished for a sweep."""
     if tidy.empty:
         return tidy
-    current = code_identity()["code_hash"]
+    current = code_identity()["code_version"]
     runs = tidy.drop_duplicates("run")
     keep = [r["run"] for _, r in runs.iterrows()
-            if str(r["code_hash"]) == current and str(r["config_hash"]) == config_hash(_rebuilt(r).to_dict())]
+            if str(r["code_version"]) == current and str(r["config_hash"]) == config_hash(_rebuilt(r).to_dict())]
     return tidy[tidy["run"].isin(keep)]
 
 
@@ -658,9 +464,9 @@ def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
     if config_hash(cfg.to_dict()) != str(first["config_hash"]):
         raise ValueError(f"{variant} seed {seed} in {results} was made by another config than the current code "
                          "builds for it: retrain it with `make findings`")
-    if str(first["code_hash"]) != code_identity()["code_hash"]:
-        raise ValueError(f"{variant} seed {seed} in {results} was made by code {first['code_hash']}, not the "
-                         f"current {code_identity()['code_hash']}: retrain it with `make findings`")
+    if str(first["code_version"]) != code_identity()["code_version"]:
+        raise ValueError(f"{variant} seed {seed} in {results} was made by code {first['code_version']}, not the "
+                         f"current {code_identity()['code_version']}: retrain it with `make findings`")
     train(cfg, out_dir)
     return per_puzzle_differences(mine, _tidy_run(Path(out_dir)))
 
@@ -674,111 +480,3 @@ def per_puzzle_differences(committed: pd.DataFrame, retrained: pd.DataFrame) -> 
     differ = ((both["_merge"] != "both") | (both["solved"] != both["solved retrained"])
               | (both["cell_acc"] != both["cell_acc retrained"]))
     return both.loc[differ].drop(columns="_merge").reset_index(drop=True)
-
-
-# --- the findings sweep --------------------------------------------------------------------------
-
-def effective_grid(grid: dict, threads: int) -> dict:
-    """The grid with the thread count fixed for every run (a run's result depends on it)."""
-    grid = json.loads(json.dumps(grid))
-    fixed = grid.setdefault("fixed", {}) or {}
-    grid["fixed"] = fixed
-    overrides = fixed.setdefault("overrides", {}) or {}
-    fixed["overrides"] = {**overrides, "train.threads": int(threads)}
-    return grid
-
-
-def sweep_name(grid: dict, threads: int) -> str:
-    return f"findings-{grid.get('fixed', {}).get('preset', 'custom')}-t{threads}"
-
-
-def run_dirs_of(name: str, out_root: Path) -> list[Path]:
-    """Every training run folder a sweep's notebook runs produced."""
-    return sorted(p.parent for p in Path(out_root).glob(f"*/{name}--*/runs/*/config.json"))
-
-
-def _cmd_sweep(args) -> None:
-    import yaml
-
-    grid = effective_grid(yaml.safe_load(Path(args.grid).read_text()) or {}, args.threads)
-    name = sweep_name(grid, args.threads)
-    missing = [v for v in variants_to_train(grid["fixed"].get("preset", "")) if v not in grid.get("variant", [])]
-    if missing:
-        print(f"warning: {args.grid} lacks {', '.join(missing)}: the claims on them will say 'not run'")
-    preset = grid["fixed"].get("preset", "custom")
-    out = args.out or f"findings/{preset}.parquet"
-    previous = read_results(out)
-    committed = current_runs(previous)
-    committed = committed[committed["threads"] == args.threads]
-    if previous["run"].nunique() > committed["run"].nunique():
-        print(f"{previous['run'].nunique() - committed['run'].nunique()} runs in {out} are from other code, "
-              f"config or thread count: the grid's are retrained, the others leave {out}")
-    held = set(zip(committed["variant"].astype(str), committed["seed"].astype(int)))
-    grid_path = workbook.OUTPUTS / "sweeps" / f"{name}.yaml"
-    write_text(grid_path, yaml.safe_dump(grid, sort_keys=False))
-    table = sweep.run_sweep(args.notebook, grid_path, workers=args.workers, name=name,
-                            have=lambda params: _job_key(params) in held)
-    print(table[["name", "status", "error"]].to_string(index=False))
-    _collect(run_dirs_of(name, workbook.OUTPUTS), out, committed)
-
-
-def _job_key(params: dict) -> tuple[str, int]:
-    """A sweep job's (variant, seed); the notebooks take both as one-element lists."""
-    variant = params["variant"] if "variant" in params else params["variants"][0]
-    seed = params["seed"] if "seed" in params else params["seeds"][0]
-    return str(variant), int(seed)
-
-
-def _collect(run_dirs: list[Path], out: str, committed: pd.DataFrame | None = None) -> None:
-    """Tidy the run folders into `out`, keeping the committed runs (of the current code) that no folder
-    retrained: a new machine has no outputs/, and its sweep only adds to what the repository holds."""
-    tidy = tidy_results(run_dirs)
-    if committed is not None and len(committed):
-        fresh = set(zip(tidy["variant"].astype(str), tidy["seed"].astype(int), tidy["threads"].astype(int)))
-        keys = zip(committed["variant"].astype(str), committed["seed"].astype(int), committed["threads"].astype(int))
-        kept = committed[[k not in fresh for k in keys]]
-        tidy = _compact(pd.concat([tidy.astype({c: str for c in CATEGORICAL}),
-                                   kept.astype({c: str for c in CATEGORICAL})], ignore_index=True))
-    atomic_write(out, lambda tmp: tidy.to_parquet(tmp, index=False))
-    print(f"{out}: {len(tidy):,} rows from {tidy['run'].nunique()} runs "
-          f"({Path(out).stat().st_size / 1e6:.1f} MB)")
-
-
-def _cmd_reproduce(args) -> None:
-    out = Path(args.out or OUTPUTS / "findings" / "reproduce" / f"{args.variant}-s{args.seed}")
-    if out.exists():
-        raise SystemExit(f"{out} exists: a retrained run must start from nothing (remove it or pass -o)")
-    differ = reproduce(args.results, args.variant, args.seed, out)
-    if len(differ):
-        print(differ.head(20).to_string(index=False))
-        raise SystemExit(f"{args.variant} seed {args.seed}: {len(differ)} per-puzzle results differ from {args.results}")
-    print(f"{args.variant} seed {args.seed}: every per-puzzle result in {args.results} reproduced exactly ({relative(out)})")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lib.findings", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sweep", help="train every (variant, seed) of a findings grid, then collect")
-    p.add_argument("--grid", default="findings/cpu-quick-grid.yaml")
-    p.add_argument("--notebook", default="notebooks/01_baseline.ipynb")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (recorded with the result)")
-    p.add_argument("-o", "--out", default="", help="default: findings/<preset>.parquet")
-    p.set_defaults(func=_cmd_sweep)
-    p = sub.add_parser("collect", help="tidy run folders into one per-puzzle parquet")
-    p.add_argument("runs", nargs="+", help="training run folders (holding config.json and eval.parquet)")
-    p.add_argument("-o", "--out", required=True)
-    p.set_defaults(func=lambda a: _collect([Path(r) for r in a.runs], a.out))
-    p = sub.add_parser("reproduce", help="retrain one committed (variant, seed) and compare it puzzle by puzzle")
-    p.add_argument("variant")
-    p.add_argument("seed", type=int)
-    p.add_argument("--results", default="findings/cpu-quick.parquet")
-    p.add_argument("-o", "--out", default="", help="default: outputs/findings/reproduce/<variant>-s<seed>")
-    p.set_defaults(func=_cmd_reproduce)
-    args = parser.parse_args(argv)
-    args.func(args)
-
-
-if __name__ == "__main__":
-    main()

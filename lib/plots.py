@@ -1,4 +1,5 @@
-"""Seaborn figures for the notebooks. Each takes tidy frames (lib.results.Results) and returns a Figure."""
+"""Seaborn figures for the notebooks. Each takes tidy frames (lib.results.Results, lib.findings) and returns a
+Figure."""
 from __future__ import annotations
 
 import matplotlib
@@ -9,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from lib.claims import CLAIMS, Claim
 from lib.config import bucket_order
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -83,5 +85,54 @@ def compare_variants(results, title: str = "") -> plt.Figure:
                 order=order, errorbar="sd", ax=ax)
     ax.set(title=f"final solved % by bucket\n{title}", ylim=(0, 105))
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray"}
+
+
+def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str = ""):
+    """A - B overall per claim with its 95% CI, coloured by verdict; the shaded band is the margin of
+    ≈ claims and the tolerated side of ≥ / ≤ claims."""
+    overall = compared[compared["bucket"] == "all"].set_index("claim")
+    shown = [c for c in claims if c.name in overall.index]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.5))
+    for y, c in enumerate(shown):
+        lo, hi = {"≈": (-c.margin, c.margin), "≥": (-c.margin, 0), "≤": (0, c.margin)}.get(c.direction, (0, 0))
+        ax.fill_betweenx([y - 0.4, y + 0.4], lo, hi, color="tab:blue", alpha=0.12, lw=0)
+        if overall.loc[c.name, "verdict"] == "not run":
+            ax.text(0, y, " not run", va="center", color="0.5", fontsize="small")
+    done = overall.loc[[c.name for c in shown]].reset_index().assign(y=range(len(shown)))
+    done = done[done["verdict"] != "not run"]
+    ax.hlines(done["y"], done["CI low"], done["CI high"], color="0.3", lw=1.5)
+    if len(done):
+        sns.scatterplot(data=done, x="A - B (pp)", y="y", hue="verdict", palette=VERDICT_COLORS, s=60, ax=ax, zorder=3)
+        ax.legend(title="verdict", bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.set_yticks(range(len(shown)), [f"{c.name}: A {c.direction} B" for c in shown])
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel="A - B: solved % at the trained iteration count (pp), 95% paired bootstrap CI", ylabel="",
+           title=title or "the log's claims: A - B per claim")
+    fig.tight_layout()
+    return fig
+
+
+def variant_plot(per_seed: pd.DataFrame, title: str = ""):
+    """Solved % at the trained count per variant and bucket (lib.findings.per_seed); bars show the spread over
+    seeds (sd)."""
+    variants = list(dict.fromkeys(per_seed["variant"]))
+    fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(variants), 1) * 2 + 1.5))
+    if len(per_seed):
+        sns.pointplot(data=per_seed, x="solved %", y="variant", hue="bucket", order=variants,
+                      hue_order=bucket_order(per_seed["bucket"]), errorbar="sd", dodge=0.5, linestyle="none",
+                      palette="viridis_r", ax=ax)
+        ax.legend(title="bucket", bbox_to_anchor=(1.02, 1), loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no runs yet", transform=ax.transAxes, ha="center")
+    ax.set(xlabel="solved % at the trained iteration count (error bars: sd over seeds)", ylabel="",
+           xlim=(-2, 102), title=title or "every variant, per bucket")
     fig.tight_layout()
     return fig

@@ -1,34 +1,83 @@
-"""Which code produced a result: the git commit and a hash of the source files that shape results.
+"""Which code produced a result: a results version, certified by what the code computes.
 
-A run records `code_identity()` in config.json and summary.json. Reuse and resume compare the
-`code_hash`, so fixing a bug in lib/ never silently reuses results made by the buggy code. Reports,
-plots and the runner do not shape a result, so editing them keeps finished runs reusable.
+A run records `code_identity()` in config.json and summary.json; reuse, resume and the findings compare its
+`code_version`. The config a run resolved is compared on its own (config.json), so the registry of presets
+and variants is not part of the code's identity: a new variant or preset never stales a finished run.
+
+Why a version and not a hash of the source bytes: a byte hash stales every result on a comment, a docstring,
+a rename or an input-validation fix, and a workbook in which fixing a bug costs half a day of CPU does not
+get its bugs fixed. Why not an AST hash alone: a refactor changes the AST without changing one number. So:
+
+    code_version = "r<RESULTS_VERSION>"                       the computing modules' AST is the certified one
+                 = "r<RESULTS_VERSION>+edited.<ast hash>"     any other AST: not yet certified
+
+- Comments and docstrings are not in the stripped AST, so editing them keeps every run current.
+- Any other edit of a computing module (a refactor, a rename, a new branch, a bug fix) makes the identity
+  "edited" until `make golden` certifies it: lib/golden.py reruns the behavioural fingerprints (one short
+  training of every variant on cpu-smoke, a full cpu-smoke run's per-puzzle results, the data pipeline),
+  and records the new AST as version RESULTS_VERSION only when every number is unchanged. When a number
+  changed, it refuses until RESULTS_VERSION is bumped, which stales every earlier run: an intended change
+  is explicit, and an unintended one cannot slip through (tests/test_golden.py fails in `make test`).
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
 LIB = Path(__file__).resolve().parent
-# the modules whose code decides what a run computes (data, model, training, curricula, evaluation)
-RESULT_MODULES = ("config.py", "puzzles.py", "data.py", "model.py", "schedule.py", "curriculum.py",
-                  "train.py", "evaluate.py")
+REPO = LIB.parent
+# Bump when what a run computes changes on purpose (then `make golden`): every earlier run becomes stale.
+RESULTS_VERSION = 1
+# The modules whose code decides what a run computes from its resolved config. config.py, presets.py and
+# variants.py only build configs, and a run's config is compared directly.
+COMPUTING_MODULES = ("puzzles.py", "data.py", "model.py", "schedule.py", "curriculum.py", "train.py",
+                     "evaluate.py")
+CERTIFIED = REPO / "tests" / "golden" / "certified.json"  # {"results_version", "ast_hash"}: lib/golden.py
 
 
-def source_hash(files=RESULT_MODULES, root: Path = LIB) -> str:
-    """sha256 over the named files' bytes (uncommitted edits included), 16 hex digits."""
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def ast_hash(files=COMPUTING_MODULES, root: Path = LIB) -> str:
+    """sha256 over the named modules' syntax trees without docstrings (comments and layout never reach an
+    AST), 16 hex digits; uncommitted edits included."""
     h = hashlib.sha256()
     for name in sorted(files):
         path = root / name
         if path.exists():
-            h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+            tree = _strip_docstrings(ast.parse(path.read_text(), filename=name))
+            h.update(name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
+def certified() -> dict:
+    try:
+        return json.loads(CERTIFIED.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def code_version(current_ast: str | None = None) -> str:
+    """"r<N>" when the computing modules are the certified ones of RESULTS_VERSION, else "r<N>+edited.<ast>"."""
+    current_ast = current_ast or ast_hash()
+    record = certified()
+    if record.get("results_version") == RESULTS_VERSION and record.get("ast_hash") == current_ast:
+        return f"r{RESULTS_VERSION}"
+    return f"r{RESULTS_VERSION}+edited.{current_ast}"
+
+
 @functools.lru_cache(maxsize=1)
-def git_commit(root: Path = LIB.parent) -> str:
+def git_commit(root: Path = REPO) -> str:
     """HEAD's commit, with '+dirty' when tracked files differ from it; 'unknown' outside git."""
     try:
         run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
@@ -42,11 +91,11 @@ def git_commit(root: Path = LIB.parent) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _identity() -> tuple[str, str]:
-    return source_hash(), git_commit()
+    return code_version(), git_commit()
 
 
 def code_identity() -> dict:
     """Computed once per process: a run is made by the code its process imported, so files edited while it
     runs must not change the identity its later checkpoints and summary record (nor cost a re-read each time)."""
-    code_hash, commit = _identity()
-    return {"code_hash": code_hash, "commit": commit}
+    version, commit = _identity()
+    return {"code_version": version, "commit": commit}

@@ -686,37 +686,6 @@ def random_symmetry(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(cell.reshape(-1), dtype=np.int64), digit
 
 
-def apply_symmetry(grid: np.ndarray, cell_perm: np.ndarray, digit_perm: np.ndarray) -> np.ndarray:
-    """Apply (cell_perm, digit_perm) to a grid or a batch (last axes (N, N) or (N*N,)); keeps the shape."""
-    g = np.asarray(grid)
-    size = len(cell_perm)
-    flat = g.reshape(g.shape[:-2] + (size,)) if g.shape[-2:] == (len(digit_perm) - 1,) * 2 else g
-    return digit_perm[flat[..., cell_perm]].astype(np.uint8).reshape(g.shape)
-
-
-def augment(puzzle: np.ndarray, answer: np.ndarray, rng: np.random.Generator):
-    """Apply one random symmetry (the same one) to a puzzle and its answer; shapes are kept."""
-    n = int(round(np.asarray(puzzle).size ** 0.5))
-    cell, digit = random_symmetry(n, rng)
-    return apply_symmetry(puzzle, cell, digit), apply_symmetry(answer, cell, digit)
-
-
-def augment_many(puzzles: np.ndarray, answers: np.ndarray, rng: np.random.Generator):
-    """An independent random symmetry per sample of a batch ((B, N, N) or (B, N*N)); shapes are kept."""
-    p, a = np.asarray(puzzles), np.asarray(answers)
-    b = len(p)
-    n = int(round((p.size // max(b, 1)) ** 0.5))
-    cells, digits = zip(*(random_symmetry(n, rng) for _ in range(b))) if b else ((), ())
-    cells = np.array(cells, dtype=np.int64).reshape(b, n * n)
-    digits = np.array(digits, dtype=np.int64).reshape(b, n + 1)
-    rows = np.arange(b)[:, None]
-
-    def one(x):
-        flat = x.reshape(b, n * n)
-        return digits[rows, flat[rows, cells]].astype(np.uint8).reshape(x.shape)
-    return one(p), one(a)
-
-
 # --- canonical form (branch and bound) -----------------------------------------------------------
 # The search builds the canonical string cell by cell. Columns are ordered lazily: a column (or a whole
 # stack) that has been blank in every row so far stays in an unordered "tie set", because any order of

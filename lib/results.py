@@ -1,6 +1,6 @@
 """A notebook's training runs as tidy frames, and the tables the notebooks show.
 
-Every run is tagged with the code that produced it: a run whose recorded code hash differs from the
+Every run is tagged with the code that produced it: a run whose recorded code version differs from the
 code running now (or that recorded none) keeps a marked variant name, e.g. "baseline [other code]",
 so that no table or figure averages it with, or passes it off as, a result of this code.
 """
@@ -45,21 +45,21 @@ class Results:
         return next(iter(self.configs.values()))
 
 
-def code_of(config: dict, code_hash: str) -> str:
+def code_of(config: dict, code_version: str) -> str:
     """'this code', 'other code' or 'unknown code' for a run's config.json (its "code" entry)."""
-    recorded = (config.get("code") or {}).get("code_hash")
+    recorded = (config.get("code") or {}).get("code_version")
     if recorded is None:
         return UNKNOWN_CODE
-    return "this code" if recorded == code_hash else OTHER_CODE
+    return "this code" if recorded == code_version else OTHER_CODE
 
 
 def collect(run_dirs: list[Path]) -> Results:
-    code_hash = code_identity()["code_hash"]
+    code_version = code_identity()["code_version"]
     metrics, evals, rows, configs = [], [], [], {}
     for d in run_dirs:
         run = load_run(d)
         cfg = run.config
-        code = code_of(cfg, code_hash)
+        code = code_of(cfg, code_version)
         variant = cfg["variant"] if code == "this code" else f"{cfg['variant']} [{code}]"
         tag = {"variant": variant, "seed": cfg["train"]["seed"], "run": Path(d).name}
         metrics.append(run.metrics.assign(**tag, trained_iterations=cfg["model"]["iterations"]))

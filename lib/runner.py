@@ -6,11 +6,13 @@ render its two HTML reports, and keep outputs/index.html up to date.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import html
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,9 +28,9 @@ import zmq
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from lib import files
+from lib import files, findings
 from lib.config import ConfigError, bucket_order
-from lib.workbook import NOTEBOOK_RUN, OUTPUTS, REPO, check_reuse, config_for, family_of, log_to_file
+from lib.workbook import NOTEBOOK_RUN, OUTPUTS, PROGRESS_ENV, REPO, check_reuse, config_for, family_of, log_to_file
 
 log = logging.getLogger("lib.runner")
 FINDINGS = "findings"  # notebooks/10_findings.ipynb: its newest report heads the index
@@ -104,15 +106,16 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
     run.mkdir(parents=True, exist_ok=True)
     params["output_dir"] = files.relative(run)  # the kernel runs in the repo; the report shows no machine path
     executed = run / notebook.name
-    log_to_file(run / "run.log")
+    log_to_file(files.NotebookFiles(run).log)
     log.info("running %s with %s", files.relative(notebook), params)
     error = None
     watcher = Progress(executed, run, label=f"{family}/{run.name}") if progress else None
     if watcher:
         watcher.start()
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
-                            cwd=str(REPO), progress_bar=False, log_output=False, config=_kernel_config())
+        with _environment({PROGRESS_ENV: "0"}):  # the kernel inherits it: no progress bars in the report
+            pm.execute_notebook(str(notebook), str(executed), parameters=params, kernel_name="python3",
+                                cwd=str(REPO), progress_bar=False, log_output=False, config=_kernel_config())
     except pm.PapermillExecutionError as e:
         error = {"ename": e.ename, "evalue": e.evalue, "cell": e.cell_index, "exec_count": e.exec_count}
         log.error("notebook failed in cell %s: %s: %s", e.cell_index, e.ename, e.evalue)
@@ -121,15 +124,30 @@ def run_notebook(notebook: str | Path, params: dict | None = None, name: str | N
             watcher.stop()
     render_reports(executed)
     if error is not None:
-        summary = files.read_json(run / "summary.json", {})
+        summary_path = files.NotebookFiles(run).summary
+        summary = files.read_json(summary_path, {})
         summary.update({"kind": NOTEBOOK_RUN, "status": "failed", "family": family, "run": run.name, "error": error,
                         "params": params})
-        files.write_json(run / "summary.json", summary)
+        files.write_json(summary_path, summary)
     refresh_index(out_root)
     if error is not None:
         raise NotebookFailed(f"{notebook.name} failed in cell {error['cell']}: {error['ename']}: {error['evalue']} "
                              f"(executed notebook kept at {files.relative(executed)})")
     return run
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _kernel_config() -> Config:
@@ -183,7 +201,7 @@ class Progress:
         if metrics is None:
             return None
         step = _last_step(metrics)
-        total = (files.read_json(metrics.parent / "config.json") or {}).get("train", {}).get("steps")
+        total = (files.read_json(files.RunFiles(metrics.parent).config) or {}).get("train", {}).get("steps")
         if step is None or not total or step >= total:  # nothing trains before the first row, or after the last
             return None
         if step < self.last_step.get(metrics, 0):  # the run went back (resumed from an earlier checkpoint)
@@ -226,16 +244,40 @@ def _duration(seconds: float) -> str:
 
 def render_reports(executed: Path) -> tuple[Path, Path]:
     """report.html with code and report-noinput.html with results only, beside the executed notebook."""
-    nb = nbformat.read(str(executed), as_version=4)
+    nb = strip_progress(nbformat.read(str(executed), as_version=4))
     # Saved widget state makes nbconvert load the widget manager from a CDN; a shared report must work
     # offline, so widgets show their text fallback and notebooks add static figures beside them.
     nb.metadata.pop("widgets", None)
     paths = []
-    for exclude, fname in ((False, "report.html"), (True, "report-noinput.html")):
+    folder = files.NotebookFiles(executed.parent)
+    for exclude, path in ((False, folder.report), (True, folder.report_noinput)):
         exporter = HTMLExporter(exclude_input=exclude, exclude_input_prompt=exclude, exclude_output_prompt=exclude)
         body, _ = exporter.from_notebook_node(nb)
-        paths.append(files.write_text(executed.parent / fname, body))
+        paths.append(files.write_text(path, body))
     return tuple(paths)
+
+
+# What a tqdm bar draws: "  0%|          | 0/7400 [00:00<?, it/s]" (text) or its widget's text fallback.
+_PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*[\d.]+[kM]?/[\d.?]+[kM]?\s*\[")
+
+
+def strip_progress(nb):
+    """The notebook without progress-bar residue: bar lines in stream outputs (tqdm redraws with \\r), and
+    progress widgets whose text fallback is a bar. A bar belongs on the terminal, never in a shared report."""
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and _PROGRESS_BAR.search(out.get("text", "")):
+                lines = re.split(r"[\r\n]", out["text"])
+                out["text"] = "".join(f"{line}\n" for line in lines if line.strip() and not _PROGRESS_BAR.search(line))
+                if not out["text"]:
+                    continue
+            elif _PROGRESS_BAR.search(str(out.get("data", {}).get("text/plain", ""))):
+                continue
+            kept.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return nb
 
 
 def index_rows(out_root: Path) -> pd.DataFrame:
@@ -246,7 +288,7 @@ def index_rows(out_root: Path) -> pd.DataFrame:
         if s.get("kind") != NOTEBOOK_RUN:  # training runs (outputs/train/...) have their own summary.json
             continue
         run = summary_path.parent
-        report = run / "report.html"
+        report = files.NotebookFiles(run).report
         base = {
             "family": run.parent.name, "run": run.name, "status": s.get("status", "unknown"),
             "preset": (s.get("params") or {}).get("preset", ""), "seeds": len(s.get("seeds", [])) or "",
@@ -274,10 +316,11 @@ def index_rows(out_root: Path) -> pd.DataFrame:
 def refresh_index(out_root: Path | None = None) -> Path:
     """outputs/index.html: the findings report first, then every notebook run (click a heading to sort)."""
     out_root = Path(out_root or OUTPUTS)
-    findings = max(out_root.glob(f"{FINDINGS}/*/report-noinput.html"), key=_mtime, default=None)
-    head = (f'<p><b>Findings:</b> <a href="{html.escape(files.relative(findings, out_root))}">'
-            f"{html.escape(findings.parent.name)}</a></p>" if findings else
-            "<p>No findings report yet: run notebooks/10_findings.ipynb.</p>")
+    report = max(out_root.glob(f"{FINDINGS}/*/report-noinput.html"), key=_mtime, default=None)
+    head = findings_line(out_root) + (
+        f'<p><b>Newest findings report:</b> <a href="{html.escape(files.relative(report, out_root))}">'
+        f"{html.escape(report.parent.name)}</a></p>" if report else
+        "<p>No findings report rendered here yet: run notebooks/10_findings.ipynb.</p>")
     table = index_rows(out_root)
     body = table.to_html(escape=False, index=False, table_id="runs") if len(table) else "<p>No runs yet.</p>"
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Sudoku workbook runs</title>"
@@ -285,6 +328,19 @@ def refresh_index(out_root: Path | None = None) -> Path:
             f"<p>Solved % (final) per bucket at the trained iteration count; click a column heading to sort.</p>"
             f"{body}<script>{_SORT_JS}</script></body></html>")
     return files.write_text(out_root / "index.html", page)
+
+
+def findings_line(out_root: Path) -> str:
+    """The repository's FINDINGS.md, linked, and whether the committed runs it rests on are the current code's."""
+    md = REPO / "FINDINGS.md"
+    if not md.exists():
+        return "<p>No FINDINGS.md yet: make findings.</p>"
+    tidy = findings.read_results(findings.results_path_for(findings.HEADLINE_PRESET))
+    runs, stale = findings.staleness(tidy)
+    state = ("rests on no runs yet" if not runs else f"all {runs} runs it rests on are the current code's"
+             if not stale else f"stale: {stale} of its {runs} runs were made by other code (make findings retrains them)")
+    link = html.escape(os.path.relpath(md, out_root))
+    return f'<p><b>Findings:</b> <a href="{link}">FINDINGS.md</a> ({findings.HEADLINE_PRESET}): {state}.</p>'
 
 
 _INDEX_CSS = ("body{font-family:sans-serif} td,th{padding:4px 8px} th{cursor:pointer;background:#eee} "

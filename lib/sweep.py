@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import json
 import logging
 import traceback
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Callable
 import pandas as pd
 import yaml
 
-from lib import files, runner
+from lib import files, findings, runner
 from lib.config import ConfigError
 from lib.workbook import OUTPUTS, family_of
 
@@ -96,7 +97,7 @@ def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, exe
     todo, rows = [], []
     for params in jobs:
         jname = job_name(sweep, params, fixed)
-        done = files.read_json(family_dir / jname / "summary.json", {}).get("status") == "complete"
+        done = files.read_json(files.NotebookFiles(family_dir / jname).summary, {}).get("status") == "complete"
         if done:
             rows.append({"name": jname, "status": "skipped (finished)", "run": files.relative(family_dir / jname), "error": ""})
         elif have and have(params):
@@ -128,3 +129,55 @@ def _execute(todo: list[tuple], workers: int, executor: str, folder: Path, slurm
     ex.update_parameters(timeout_min=slurm.get("timeout_min", 24 * 60), **{k: v for k, v in slurm.items() if k != "timeout_min"})
     jobs = ex.map_array(run_job, *map(list, zip(*todo)))  # one Slurm job array
     return [job.result() for job in jobs]
+
+
+# --- the findings sweep --------------------------------------------------------------------------
+
+def effective_grid(grid: dict, threads: int) -> dict:
+    """The grid with the thread count fixed for every run (a run's result depends on it)."""
+    grid = json.loads(json.dumps(grid))
+    fixed = grid.setdefault("fixed", {}) or {}
+    grid["fixed"] = fixed
+    overrides = fixed.setdefault("overrides", {}) or {}
+    fixed["overrides"] = {**overrides, "train.threads": int(threads)}
+    return grid
+
+
+def sweep_name(grid: dict, threads: int) -> str:
+    return f"findings-{grid.get('fixed', {}).get('preset', 'custom')}-t{threads}"
+
+
+def run_dirs_of(name: str, out_root: Path) -> list[Path]:
+    """Every training run folder a sweep's notebook runs produced."""
+    return sorted(p.parent for p in Path(out_root).glob(f"*/{name}--*/runs/*/config.json"))
+
+
+def _job_key(params: dict) -> tuple[str, int]:
+    """A sweep job's (variant, seed); the notebooks take both as one-element lists."""
+    variant = params["variant"] if "variant" in params else params["variants"][0]
+    seed = params["seed"] if "seed" in params else params["seeds"][0]
+    return str(variant), int(seed)
+
+
+def findings_sweep(grid_path: str | Path, notebook: str | Path, workers: int, threads: int, out: str = "") -> Path:
+    """Train every (variant, seed) of a findings grid that the committed results lack, then collect them into
+    findings/<preset>.parquet, keeping the committed runs of the current code that no folder retrained."""
+    grid = effective_grid(yaml.safe_load(Path(grid_path).read_text()) or {}, threads)
+    name = sweep_name(grid, threads)
+    preset = grid["fixed"].get("preset", "custom")
+    missing = [v for v in findings.variants_to_train(preset) if v not in grid.get("variant", [])]
+    if missing:
+        print(f"warning: {grid_path} lacks {', '.join(missing)}: the claims on them will say 'not run'")
+    out = out or f"findings/{preset}.parquet"
+    previous = findings.read_results(out)
+    committed = findings.current_runs(previous)
+    committed = committed[committed["threads"] == threads]
+    if previous["run"].nunique() > committed["run"].nunique():
+        print(f"{previous['run'].nunique() - committed['run'].nunique()} runs in {out} are from other code, "
+              f"config or thread count: the grid's are retrained, the others leave {out}")
+    held = set(zip(committed["variant"].astype(str), committed["seed"].astype(int)))
+    effective = OUTPUTS / "sweeps" / f"{name}.yaml"
+    files.write_text(effective, yaml.safe_dump(grid, sort_keys=False))
+    table = run_sweep(notebook, effective, workers=workers, name=name, have=lambda params: _job_key(params) in held)
+    print(table[["name", "status", "error"]].to_string(index=False))
+    return findings.collect(run_dirs_of(name, OUTPUTS), out, committed)

@@ -4,8 +4,10 @@ evaluates and checkpoints every N steps. Variants plug in through the model and 
     python -m lib.cli train --preset cpu-smoke --set train.steps=100 --out outputs/smoke [--resume]
     torchrun --nproc_per_node 2 -m lib.cli train ...   # DDP: global batch = per-rank x ranks x grad_accum
 
-The loop in `_run` reads top to bottom: set the lr; draw the step's batch; `train_step`; stop on a
-non-finite loss; update EMA and curriculum; log; evaluate (`run_eval`); checkpoint (`save_checkpoint`).
+The file runs in the order a run does: the context (device, ranks, logging), the data, the parts (model,
+optimiser, EMA, carry), the step, evaluation, checkpoints, and last `train`, whose loop reads top to bottom:
+set the lr; draw the step's batch; `train_step`; stop on a non-finite loss; update EMA and curriculum; log;
+evaluate; checkpoint.
 
 A resumed run continues bit-for-bit (on CPU): the batch of step s is drawn from
 np.random.default_rng([seed, s, stage]) over the stage's pool, and the checkpoint holds the model,
@@ -44,7 +46,7 @@ from lib.schedule import lr_at
 log = logging.getLogger("lib.train")  # not __name__: under `python -m` that is __main__
 
 
-# --- device, processes, logging ----------------------------------------------------------------
+# --- the run's context: ranks, device, logging ------------------------------------------------------
 
 @dataclass
 class Dist:
@@ -55,6 +57,30 @@ class Dist:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+@dataclass
+class Context:
+    """What every part of a run needs to know, said once: the config, where it runs, in which precision,
+    on which ranks, into which folder."""
+    cfg: RunConfig
+    device: torch.device
+    amp_dtype: torch.dtype | None  # the autocast dtype, None for plain fp32
+    ranks: Dist
+    files: files.RunFiles
+    progress: bool  # a progress bar on this process
+
+    @property
+    def per_rank(self) -> int:
+        """The micro-batch size on each rank."""
+        cfg, ranks = self.cfg, self.ranks
+        if (cfg.train.carry or cfg.model.sharing == "nested") and ranks.world > 1:
+            raise ValueError("train.carry and model.sharing=nested step outside DDP's forward; run them without torchrun")
+        per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
+        if rem:
+            raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
+                             f"x train.grad_accum ({cfg.train.grad_accum})")
+        return per_rank
 
 
 def setup_distributed(cfg: RunConfig) -> Dist:
@@ -88,6 +114,12 @@ def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype
     return device, amp_dtype_for(cfg.train.dtype, device)
 
 
+def make_context(cfg: RunConfig, out_dir, progress: bool) -> Context:
+    ranks = setup_distributed(cfg)
+    device, amp_dtype = setup_device(cfg, ranks)
+    return Context(cfg, device, amp_dtype, ranks, files.RunFiles(out_dir), progress and ranks.main)
+
+
 @contextlib.contextmanager
 def file_logging(path: Path | None):
     """Send the lib.* loggers to out_dir/train.log (not the console) for the length of a run."""
@@ -111,16 +143,6 @@ def file_logging(path: Path | None):
 
 
 # --- data ----------------------------------------------------------------------------------------
-
-def load_data(cfg: RunConfig, ranks: Dist, progress: bool):
-    """Rank 0 builds (and caches) the splits first, so other ranks only read the cache."""
-    if ranks.world > 1 and not ranks.main:
-        dist.barrier()
-    splits = data_lib.load_splits(cfg.data, progress=progress and ranks.main)
-    if ranks.world > 1 and ranks.main:
-        dist.barrier()
-    return splits
-
 
 def eval_subset(test, max_puzzles: int):
     """The whole test split, or `max_puzzles` of it taken round-robin across buckets."""
@@ -167,7 +189,35 @@ class Batcher:
         return digits.gather(1, p.gather(1, cells)), digits.gather(1, a.gather(1, cells))
 
 
-# --- optimisation --------------------------------------------------------------------------------
+@dataclass
+class RunData:
+    curriculum: Curriculum  # stage pools over the train split
+    batcher: Batcher
+    tests: dict  # "test" -> the test split; each of eval.sources -> its sample
+
+
+def prepare_data(ctx: Context) -> RunData:
+    """The run's data. Rank 0 builds (and caches) the splits first, so other ranks only read the cache."""
+    cfg, ranks = ctx.cfg, ctx.ranks
+    if ranks.world > 1 and not ranks.main:
+        dist.barrier()
+    splits = data_lib.load_splits(cfg.data, progress=ctx.progress)
+    if ranks.world > 1 and ranks.main:
+        dist.barrier()
+    train_puzzles, train_answers = data_lib.to_arrays(splits.train)
+    curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
+    for s in range(curriculum.n_stages):
+        log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
+    batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, ctx.device)
+    tests = {"test": eval_subset(splits.test, cfg.eval.max_puzzles)}
+    for spec in cfg.eval.sources:  # loaded now, so a bad source fails before training, not after
+        tests[spec] = data_lib.load_eval_source(spec, cfg.data, ctx.progress)
+    log.info("data: %d train puzzles, test sets: %s", len(train_puzzles),
+             ", ".join(f"{name} {len(t)}" for name, t in tests.items()))
+    return RunData(curriculum, batcher, tests)
+
+
+# --- the parts: model, optimiser, EMA, carry -----------------------------------------------------
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
     """AdamW, SAM around it. optim.decay=all decays every parameter, as torch's AdamW does when given
@@ -189,7 +239,8 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
 
 class SAM:
     """Sharpness-aware minimisation (Foret et al. 2021) around a base optimiser. step(closure):
-    gradient at w, move to w + rho * g / |g|, gradient there, move back, base step with it."""
+    gradient at w, move to w + rho * g / |g|, gradient there, move back, base step with it.
+    Returns the first closure call's result (the figures at w itself)."""
 
     def __init__(self, base: torch.optim.Optimizer, rho: float):
         self.base, self.rho = base, rho
@@ -198,7 +249,7 @@ class SAM:
     @torch.no_grad()
     def step(self, closure):
         with torch.enable_grad():
-            loss = closure()
+            result = closure()
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
         eps = torch._foreach_mul([p.grad for p in params], float(self.rho / (norm + 1e-12)))
@@ -207,7 +258,7 @@ class SAM:
             closure()
         torch._foreach_sub_(params, eps)
         self.base.step()
-        return loss
+        return result
 
     def zero_grad(self, set_to_none: bool = True):
         self.base.zero_grad(set_to_none=set_to_none)
@@ -231,73 +282,6 @@ class EMA:
         torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - self.decay)
         for shadow, live in zip(self.model.buffers(), model.buffers()):
             shadow.copy_(live)
-
-
-def train_step(model, optimizer, xs, ys, cfg: RunConfig, device, amp_dtype, ranks: Dist,
-               start: tuple | None = None) -> tuple[float, float, dict | None]:
-    """One optimiser step over the step's micro-batches; returns (mean loss, final-iteration blank-cell
-    accuracy) averaged over ranks, and with train.carry the final model state of the (single)
-    micro-batch started from `start`. SAM calls the closure twice; the first call's figures count."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    first: list[torch.Tensor] = []
-    final: list[dict] = []
-
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
-        total, acc = torch.zeros((), device=device), torch.zeros((), device=device)
-        for j, (x, y) in enumerate(zip(xs, ys)):
-            sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
-            with (contextlib.nullcontext() if sync else model.no_sync()):
-                if cfg.model.sharing == "nested":
-                    loss, logits = backward_per_supervision_step(model, x, y, cfg, device, amp_dtype, len(xs))
-                else:
-                    with autocast(device, amp_dtype):  # forward only: backward runs outside autocast
-                        if cfg.train.carry:
-                            logits, end = model.rollout(x, carried=start)
-                            final[:] = [end]
-                        else:
-                            logits = model(x)
-                        loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
-                    loss.backward()
-            total += loss.detach()
-            if not first:
-                with torch.no_grad():
-                    acc += blank_accuracy(logits[-1], y, x).mean() / len(xs)
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-        if not first:
-            first.append(torch.stack([total, acc]))
-        return total
-
-    optimizer.step(closure)
-    stats = first[0]
-    if ranks.world > 1:
-        dist.all_reduce(stats)
-        stats /= ranks.world
-    loss, acc = stats.tolist()
-    return loss, acc, final[0] if final else None
-
-
-def backward_per_supervision_step(model, x, y, cfg: RunConfig, device, amp_dtype, n_micro: int):
-    """TRM's deep supervision for sharing=nested: its state is detached between supervision steps
-    (iterations), so each step's graph is independent and is backpropagated as soon as its loss is known.
-    The gradient is the one of the loss over all iterations, but memory holds one step's activations
-    instead of all of them, which is what lets the log's batch 4096 fit (benchmarks/bench_memory.py).
-    Returns (loss, logits [T, B, C, N] detached)."""
-    T, total, outs = cfg.model.iterations, torch.zeros((), device=device), []
-    with autocast(device, amp_dtype):
-        state = model.init_state(x)
-    for i in range(T):
-        with autocast(device, amp_dtype):
-            state, logits = model.step(state, i)
-            supervised = cfg.model.loss == "all" or i == T - 1
-            loss = iteration_loss(logits[None], y) / (T if cfg.model.loss == "all" else 1) / n_micro
-        if supervised:
-            loss.backward(retain_graph=True)  # retained: the puzzle's encoding, which later steps reuse
-            total += loss.detach()
-        state = {k: v if k == "h0" else v.detach() for k, v in state.items()}
-        outs.append(logits.detach())
-    return total, torch.stack(outs)
 
 
 class Carry:
@@ -330,7 +314,171 @@ class Carry:
             self.puzzles, self.answers, self.state = d["puzzles"], d["answers"], d["state"]
 
 
-# --- run state, checkpoints, outputs -------------------------------------------------------------
+@dataclass
+class Parts:
+    model: torch.nn.Module  # the plain model: checkpoints and evaluation use it
+    optimizer: object
+    ema: EMA | None
+    carry: Carry | None
+    step_model: torch.nn.Module  # what the step calls: the model compiled and/or DDP-wrapped
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.model if self.ema else self.model
+
+
+def build_parts(ctx: Context) -> Parts:
+    """The model (seeded by train.seed), its optimiser, EMA and carry, and the module the step calls."""
+    cfg, device = ctx.cfg, ctx.device
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, cfg.data.grid_size).to(device)
+    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    optimizer = make_optimizer(model, cfg, device)
+    step_model = torch.compile(model) if cfg.train.compile else model
+    if ctx.ranks.world > 1:
+        step_model = DDP(step_model, device_ids=[device.index] if device.type == "cuda" else None)
+    return Parts(model, optimizer, ema, Carry() if cfg.train.carry else None, step_model)
+
+
+# --- one optimiser step ----------------------------------------------------------------------------
+
+def set_lr(optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def micro_batches(p: torch.Tensor, a: torch.Tensor, ctx: Context):
+    """This rank's share of the global batch, split into grad_accum micro-batches: (puzzles, answers)."""
+    per_rank, accum, rank = ctx.per_rank, ctx.cfg.train.grad_accum, ctx.ranks.rank
+    mine = slice(rank * per_rank * accum, (rank + 1) * per_rank * accum)
+    return p[mine].split(per_rank), a[mine].split(per_rank)
+
+
+@dataclass
+class StepResult:
+    loss: float  # mean loss over the step's micro-batches (and ranks)
+    cell_acc: float  # final-iteration blank-cell accuracy, likewise
+    end_state: dict | None  # train.carry: the final model state of the step's (single) micro-batch
+
+
+def train_step(ctx: Context, parts: Parts, xs, ys, start: tuple | None = None) -> StepResult:
+    """One optimiser step over the step's micro-batches. SAM calls the closure twice and returns the first
+    call's figures."""
+    cfg, device, model, optimizer = ctx.cfg, ctx.device, parts.step_model, parts.optimizer
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        total, acc, end = torch.zeros((), device=device), torch.zeros((), device=device), None
+        for j, (x, y) in enumerate(zip(xs, ys)):
+            sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
+            with (contextlib.nullcontext() if sync else model.no_sync()):
+                if cfg.model.sharing == "nested":
+                    loss, logits = backward_per_supervision_step(model, x, y, ctx, len(xs))
+                else:
+                    with autocast(device, ctx.amp_dtype):  # forward only: backward runs outside autocast
+                        if cfg.train.carry:
+                            logits, end = model.rollout(x, carried=start)
+                        else:
+                            logits = model(x)
+                        loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
+                    loss.backward()
+            total += loss.detach()
+            with torch.no_grad():
+                acc += blank_accuracy(logits[-1], y, x).mean() / len(xs)
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        return torch.stack([total, acc]), end
+
+    stats, end = optimizer.step(closure)
+    if ctx.ranks.world > 1:
+        dist.all_reduce(stats)
+        stats /= ctx.ranks.world
+    loss, acc = stats.tolist()
+    return StepResult(loss, acc, end)
+
+
+def backward_per_supervision_step(model, x, y, ctx: Context, n_micro: int):
+    """TRM's deep supervision for sharing=nested: its state is detached between supervision steps
+    (iterations), so each step's graph is independent and is backpropagated as soon as its loss is known.
+    The gradient is the one of the loss over all iterations, but memory holds one step's activations
+    instead of all of them, which is what lets the log's batch 4096 fit (benchmarks/bench_memory.py).
+    Returns (loss, logits [T, B, C, N] detached)."""
+    cfg, device, amp_dtype = ctx.cfg, ctx.device, ctx.amp_dtype
+    T, total, outs = cfg.model.iterations, torch.zeros((), device=device), []
+    with autocast(device, amp_dtype):
+        state = model.init_state(x)
+    for i in range(T):
+        with autocast(device, amp_dtype):
+            state, logits = model.step(state, i)
+            supervised = cfg.model.loss == "all" or i == T - 1
+            loss = iteration_loss(logits[None], y) / (T if cfg.model.loss == "all" else 1) / n_micro
+        if supervised:
+            loss.backward(retain_graph=True)  # retained: the puzzle's encoding, which later steps reuse
+            total += loss.detach()
+        state = {k: v if k == "h0" else v.detach() for k, v in state.items()}
+        outs.append(logits.detach())
+    return total, torch.stack(outs)
+
+
+# --- evaluation during training ------------------------------------------------------------------
+
+@dataclass
+class EvalResult:
+    solved: dict  # bucket -> solved fraction at the trained iteration count
+    cell_acc: dict  # bucket -> blank-cell accuracy at the trained count
+    by_iterations: dict  # str(count) -> {bucket: solved}
+    per_puzzle: pd.DataFrame  # lib.evaluate.evaluate's per-puzzle frame, tagged with the trained count
+
+
+def eval_counts(cfg: RunConfig) -> list[int]:
+    return sorted(set(cfg.eval.iterations) | {cfg.model.iterations})  # the trained count is always reported
+
+
+def run_eval(ctx: Context, model, test, metrics: MetricsWriter, step: int) -> EvalResult:
+    """Evaluate once to the largest count; log solved and cell_acc at every reported count."""
+    cfg = ctx.cfg
+    trained = cfg.model.iterations
+    counts = eval_counts(cfg)
+    curves, per_puzzle = evaluate(model, test, max(counts), cfg.eval.batch_size, ctx.device, amp_dtype=ctx.amp_dtype)
+    for k in counts:
+        for metric in ("solved", "cell_acc"):
+            for bucket, value in at_iteration(curves, k, metric).items():
+                metrics.write(step, "test", metric, value, bucket, iterations=k)
+    per_puzzle["trained_iterations"] = trained
+    return EvalResult(at_iteration(curves, trained), at_iteration(curves, trained, "cell_acc"),
+                      {str(k): at_iteration(curves, k) for k in counts}, per_puzzle)
+
+
+def _per_puzzle(ctx: Context, model, test) -> pd.DataFrame:
+    _, per = evaluate(model, test, max(eval_counts(ctx.cfg)), ctx.cfg.eval.batch_size, ctx.device,
+                      amp_dtype=ctx.amp_dtype)
+    return per.assign(trained_iterations=ctx.cfg.model.iterations)
+
+
+def write_eval(ctx: Context, result: EvalResult, parts: Parts, tests: dict, metrics: MetricsWriter, step: int) -> None:
+    """eval.parquet of the final evaluation, and eval-sources.parquet for eval.sources. An EMA run
+    also evaluates its live weights, so the two can be compared puzzle by puzzle, as the log did
+    ("EMA on Cosine LR (Retest)")."""
+    cfg, out = ctx.cfg, ctx.files
+    frame = result.per_puzzle
+    if parts.ema is not None:
+        live = _per_puzzle(ctx, parts.model, tests["test"])
+        frame = pd.concat([frame.assign(weights="ema"), live.assign(weights="live")], ignore_index=True)
+    files.atomic_write(out.evals, lambda tmp: frame.to_parquet(tmp, index=False))
+    extra = []
+    for spec, test in list(tests.items())[1:]:
+        per = _per_puzzle(ctx, parts.eval_model, test).assign(source=spec)
+        at_trained = per[per["iteration"] == cfg.model.iterations]
+        for bucket, group in [*at_trained.groupby("bucket"), ("all", at_trained)]:
+            metrics.write(step, f"source:{spec}", "solved", group["solved"].mean(), bucket, cfg.model.iterations)
+        extra.append(per)
+    if extra:
+        files.atomic_write(out.eval_sources, lambda tmp: pd.concat(extra, ignore_index=True).to_parquet(tmp, index=False))
+
+
+# --- run state, checkpoints, metrics ---------------------------------------------------------------
 
 def _empty_window() -> dict:
     return {"loss": 0.0, "cell_acc": 0.0, "n": 0, "puzzles": 0, "seconds": 0.0}
@@ -369,14 +517,25 @@ class TrainState:
         return {"loss": w["loss"] / w["n"], "cell_acc": w["cell_acc"] / w["n"],
                 "puzzles_per_second": w["puzzles"] / max(w["seconds"], 1e-9)}
 
+    def record_eval(self, result: EvalResult) -> bool:
+        """Fold an evaluation at this step into the state; True when it is the best so far."""
+        self.last_eval = {"step": self.step, "solved": result.solved, "cell_acc": result.cell_acc,
+                          "by_iterations": result.by_iterations}
+        self.peak = {b: max(v, self.peak.get(b, -1.0)) for b, v in result.solved.items()}
+        log.info("eval step %d: solved %s", self.step, {b: f"{100 * v:.1f}%" for b, v in result.solved.items()})
+        best = result.solved["all"] > self.best_solved
+        if best:
+            self.best_solved = result.solved["all"]
+        return best
 
-def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: RunConfig, carry=None) -> None:
+
+def save_checkpoint(path: Path, parts: Parts, state: TrainState, cfg: RunConfig) -> None:
     """Atomically: a kill or a full disk mid-save leaves the previous checkpoint at `path` loadable."""
     ckpt = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "ema": ema.model.state_dict() if ema else None,
-        "carry": carry.state_dict() if carry else None,
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "ema": parts.ema.model.state_dict() if parts.ema else None,
+        "carry": parts.carry.state_dict() if parts.carry else None,
         "state": state.to_dict(),
         "config": cfg.to_dict(),
         "code": code_identity(),
@@ -386,22 +545,37 @@ def save_checkpoint(path: Path, model, optimizer, ema, state: TrainState, cfg: R
     files.atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
-def restore(path: Path, model, optimizer, ema, carry, cfg: RunConfig, device) -> TrainState:
+def restore(path: Path, parts: Parts, cfg: RunConfig, device) -> TrainState:
     ckpt = torch.load(path, map_location=device, weights_only=True)
     mine = flatten(cfg.to_dict())
     changed = {k for k, v in flatten(ckpt["config"]).items() if mine.get(k) != v}
     if changed:
         log.warning("resuming with a config that differs from the checkpoint's in: %s", ", ".join(sorted(changed)))
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if ema is not None:
-        ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
-    if carry is not None:
-        carry.load_state_dict(ckpt["carry"])
+    parts.model.load_state_dict(ckpt["model"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    if parts.ema is not None:
+        parts.ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
+    if parts.carry is not None:
+        parts.carry.load_state_dict(ckpt["carry"])
     torch.set_rng_state(ckpt["torch_rng"].cpu())
     if ckpt["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
     return TrainState.from_dict(ckpt["state"])
+
+
+def start_state(ctx: Context, resume: bool, curriculum: Curriculum, parts: Parts) -> tuple[TrainState, bool]:
+    """The resumed state from checkpoints/last.pt, or a fresh one (clearing an older run's outputs)."""
+    out = ctx.files
+    if resume and out.last.exists():
+        state = restore(out.last, parts, ctx.cfg, ctx.device)
+        log.info("resumed from %s at step %d (stage %d)", files.relative(out.last), state.step, state.curriculum.stage)
+        return state, True
+    if resume:
+        log.info("resume requested but %s does not exist; starting fresh", files.relative(out.last))
+    if ctx.ranks.main:  # a fresh start must not leave an older run's results to be mistaken for its own
+        for stale in [out.last, out.best, out.evals, out.summary]:
+            stale.unlink(missing_ok=True)
+    return TrainState(curriculum=curriculum.start()), False
 
 
 class MetricsWriter:
@@ -436,249 +610,6 @@ class MetricsWriter:
             self.file.close()
 
 
-def pct(d: dict) -> dict:
-    return {k: round(100 * v, 4) for k, v in d.items()}
-
-
-def make_summary(cfg: RunConfig, state: TrainState, status: str, params: int, device, wall: float) -> dict:
-    last = state.last_eval
-    return {
-        "preset": cfg.preset, "variant": cfg.variant, "grid_size": cfg.data.grid_size,
-        "steps": state.step, "wall_seconds": round(wall, 2), "params": params, "seed": cfg.train.seed,
-        "status": status,
-        "final": pct(last.get("solved", {})),
-        "peak": pct(state.peak),
-        "final_cell_acc": pct(last.get("cell_acc", {})),
-        "eval_iterations": {k: pct(v) for k, v in last.get("by_iterations", {}).items()},
-        "device": str(device),
-        "code": code_identity(),
-    }
-
-
-# --- evaluation during training ------------------------------------------------------------------
-
-@dataclass
-class EvalResult:
-    solved: dict  # bucket -> solved fraction at the trained iteration count
-    cell_acc: dict  # bucket -> blank-cell accuracy at the trained count
-    by_iterations: dict  # str(count) -> {bucket: solved}
-    per_puzzle: pd.DataFrame  # lib.evaluate.evaluate's per-puzzle frame, tagged with the trained count
-
-
-def run_eval(model, test, cfg: RunConfig, device, amp_dtype, metrics: MetricsWriter, step: int) -> EvalResult:
-    """Evaluate once to the largest count; log solved and cell_acc at every reported count."""
-    trained = cfg.model.iterations
-    counts = eval_counts(cfg)
-    curves, per_puzzle = evaluate(model, test, max(counts), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
-    for k in counts:
-        for metric in ("solved", "cell_acc"):
-            for bucket, value in at_iteration(curves, k, metric).items():
-                metrics.write(step, "test", metric, value, bucket, iterations=k)
-    per_puzzle["trained_iterations"] = trained
-    return EvalResult(at_iteration(curves, trained), at_iteration(curves, trained, "cell_acc"),
-                      {str(k): at_iteration(curves, k) for k in counts}, per_puzzle)
-
-
-def eval_counts(cfg: RunConfig) -> list[int]:
-    return sorted(set(cfg.eval.iterations) | {cfg.model.iterations})  # the trained count is always reported
-
-
-def record_eval(state: TrainState, result: EvalResult, step: int) -> bool:
-    """Fold an evaluation into the run state; True when it is the best so far."""
-    state.last_eval = {"step": step, "solved": result.solved, "cell_acc": result.cell_acc,
-                       "by_iterations": result.by_iterations}
-    state.peak = {b: max(v, state.peak.get(b, -1.0)) for b, v in result.solved.items()}
-    log.info("eval step %d: solved %s", step, {b: f"{100 * v:.1f}%" for b, v in result.solved.items()})
-    best = result.solved["all"] > state.best_solved
-    if best:
-        state.best_solved = result.solved["all"]
-    return best
-
-
-# --- test-only fault injection -------------------------------------------------------------------
-# The fault tests set these in a child process's environment: die with SIGKILL once step N has
-# finished (checkpoint included, if one was due), or report a NaN loss at step N.
-KILL_AT_STEP = "SUDOKU_TEST_KILL_AT_STEP"
-NAN_AT_STEP = "SUDOKU_TEST_NAN_AT_STEP"
-
-
-def _fault_step(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value else None
-
-
-# --- the run -------------------------------------------------------------------------------------
-
-def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
-    """Train `cfg` into `out_dir` and return the summary (written to summary.json).
-    resume=True continues from checkpoints/last.pt when there is one. Non-zero DDP ranks return {}."""
-    out = Path(out_dir)
-    ranks = setup_distributed(cfg)
-    device, amp_dtype = setup_device(cfg, ranks)
-    if ranks.main:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    with file_logging(out / "train.log" if ranks.main else None):
-        try:
-            return _run(cfg, out, resume, progress and ranks.main, ranks, device, amp_dtype)
-        except Exception:
-            log.exception("training failed")
-            raise
-
-
-def _run(cfg: RunConfig, out: Path, resume: bool, progress: bool, ranks: Dist, device, amp_dtype) -> dict:
-    t_segment = time.time()
-    per_rank = micro_batch_size(cfg, ranks)
-    log.info("config preset=%s variant=%s out=%s device=%s dtype=%s ranks=%d",
-             cfg.preset, cfg.variant, files.relative(out), device, amp_dtype or torch.float32, ranks.world)
-    if ranks.main:
-        files.write_json(out / "config.json", {**cfg.to_dict(), "code": code_identity()})
-    curriculum, batcher, tests = prepare_data(cfg, ranks, progress, device)
-
-    model, optimizer, ema, carry = build_parts(cfg, device)
-    train_model = wrap_for_training(model, cfg, ranks, device)
-    params = count_params(model)
-    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
-    state, resumed = start_state(cfg, out, resume, curriculum, model, optimizer, ema, carry, device, ranks)
-    metrics = MetricsWriter(out / "metrics.jsonl", cfg.train.seed, state.step if resumed else None, ranks.main)
-    announce(cfg, out, params, device, progress)
-    last_good = state.step if resumed else None
-    kill_at, nan_at = _fault_step(KILL_AT_STEP), _fault_step(NAN_AT_STEP)
-
-    status = "complete"
-    bar = tqdm(total=cfg.train.steps, initial=state.step, disable=not progress, dynamic_ncols=True,
-               mininterval=float(os.environ.get("TQDM_MININTERVAL", 2.0)), desc=cfg.variant)
-    try:
-        while state.step < cfg.train.steps:
-            t0 = time.perf_counter()
-            step, cur = state.step, state.curriculum
-            lr = set_lr(optimizer, lr_at(step, cfg, cur.stage_start, cur.stage))
-            p, a = batcher(curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage), cfg.train.batch_size)
-            p, a, start = carry.fill(p, a) if carry else (p, a, None)
-            loss, acc, end = train_step(train_model, optimizer, *micro_batches(p, a, cfg, ranks, per_rank),
-                                        cfg, device, amp_dtype, ranks, start)
-            if step == nan_at:
-                loss = float("nan")
-            if not math.isfinite(loss):
-                status = "diverged"
-                report_divergence(loss, step, last_path, last_good, progress)
-                break
-            if carry:
-                carry.keep(p, a, end)
-            if ema is not None:
-                ema.update(model)
-            state.curriculum = curriculum.update(cur, step, loss)
-            state.step += 1
-            state.add(loss, acc, cfg.train.batch_size, time.perf_counter() - t0)
-            bar.update(1)
-
-            if state.step % cfg.train.log_every == 0:
-                log_training(metrics, state, lr, cur.stage, bar)
-            final = state.step == cfg.train.steps
-            if ranks.main and (state.step % cfg.train.eval_every == 0 or final):
-                result = run_eval(ema.model if ema else model, tests["test"], cfg, device, amp_dtype, metrics, state.step)
-                if record_eval(state, result, state.step):
-                    save_checkpoint(best_path, model, optimizer, ema, state, cfg, carry)
-                if final:
-                    write_eval(out, result, ema, model, tests, cfg, device, amp_dtype, metrics, state.step)
-            if ranks.main and (state.step % cfg.train.checkpoint_every == 0 or final):
-                state.wall_seconds += time.time() - t_segment
-                t_segment = time.time()
-                save_checkpoint(last_path, model, optimizer, ema, state, cfg, carry)
-                last_good = state.step
-            if state.step == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-    finally:
-        bar.close()
-        metrics.close()
-
-    if ranks.world > 1:
-        dist.barrier()
-    if not ranks.main:
-        return {}
-    summary = make_summary(cfg, state, status, params, device, state.wall_seconds + time.time() - t_segment)
-    files.write_json(out / "summary.json", summary)
-    log.info("%s after %d steps: final solved %s", status, state.step, summary["final"])
-    return summary
-
-
-def build_parts(cfg: RunConfig, device):
-    """(model, optimiser, EMA or None, Carry or None), the model seeded by train.seed."""
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, cfg.data.grid_size).to(device)
-    ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-    return model, make_optimizer(model, cfg, device), ema, Carry() if cfg.train.carry else None
-
-
-def wrap_for_training(model, cfg: RunConfig, ranks: Dist, device):
-    """The module the loop calls: compiled and/or DDP-wrapped; checkpoints keep the plain model."""
-    wrapped = torch.compile(model) if cfg.train.compile else model
-    if ranks.world > 1:
-        wrapped = DDP(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
-    return wrapped
-
-
-def announce(cfg: RunConfig, out: Path, params: int, device, progress: bool) -> None:
-    log.info("parameters: %d", params)
-    if progress:
-        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {device}; "
-                   f"logs in {files.relative(out / 'train.log')}")
-
-
-def set_lr(optimizer, lr: float) -> float:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    return lr
-
-
-def micro_batches(p: torch.Tensor, a: torch.Tensor, cfg: RunConfig, ranks: Dist, per_rank: int):
-    """This rank's share of the global batch, split into grad_accum micro-batches: (puzzles, answers)."""
-    mine = slice(ranks.rank * per_rank * cfg.train.grad_accum, (ranks.rank + 1) * per_rank * cfg.train.grad_accum)
-    return p[mine].split(per_rank), a[mine].split(per_rank)
-
-
-def micro_batch_size(cfg: RunConfig, ranks: Dist) -> int:
-    if (cfg.train.carry or cfg.model.sharing == "nested") and ranks.world > 1:
-        raise ValueError("train.carry and model.sharing=nested step outside DDP's forward; run them without torchrun")
-    per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
-    if rem:
-        raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
-                         f"x train.grad_accum ({cfg.train.grad_accum})")
-    return per_rank
-
-
-def prepare_data(cfg: RunConfig, ranks: Dist, progress: bool, device):
-    """(curriculum over the train split, batch maker, test sets) for a run: test sets maps "test" to
-    the test split and each of eval.sources to its sample."""
-    splits = load_data(cfg, ranks, progress)
-    train_puzzles, train_answers = data_lib.to_arrays(splits.train)
-    curriculum = Curriculum(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
-    for s in range(curriculum.n_stages):
-        log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
-    batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, device)
-    tests = {"test": eval_subset(splits.test, cfg.eval.max_puzzles)}
-    for spec in cfg.eval.sources:  # loaded now, so a bad source fails before training, not after
-        tests[spec] = data_lib.load_eval_source(spec, cfg.data, progress)
-    log.info("data: %d train puzzles, test sets: %s", len(train_puzzles),
-             ", ".join(f"{name} {len(t)}" for name, t in tests.items()))
-    return curriculum, batcher, tests
-
-
-def start_state(cfg: RunConfig, out: Path, resume: bool, curriculum, model, optimizer, ema, carry, device,
-                ranks: Dist) -> tuple[TrainState, bool]:
-    """The resumed state from checkpoints/last.pt, or a fresh one (clearing an older run's outputs)."""
-    last_path = out / "checkpoints" / "last.pt"
-    if resume and last_path.exists():
-        state = restore(last_path, model, optimizer, ema, carry, cfg, device)
-        log.info("resumed from %s at step %d (stage %d)", files.relative(last_path), state.step, state.curriculum.stage)
-        return state, True
-    if resume:
-        log.info("resume requested but %s does not exist; starting fresh", files.relative(last_path))
-    if ranks.main:  # a fresh start must not leave an older run's results to be mistaken for its own
-        for stale in [last_path, out / "checkpoints" / "best.pt", out / "eval.parquet", out / "summary.json"]:
-            stale.unlink(missing_ok=True)
-    return TrainState(curriculum=curriculum.start()), False
-
-
 def log_training(metrics: MetricsWriter, state: TrainState, lr: float, stage: int, bar) -> None:
     values = {**state.take_window(), "lr": lr, "stage": stage}
     for metric in ("loss", "lr", "cell_acc", "puzzles_per_second", "stage"):
@@ -689,36 +620,148 @@ def log_training(metrics: MetricsWriter, state: TrainState, lr: float, stage: in
     bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{lr:.2e}", solved="-" if solved is None else f"{100 * solved:.1f}%")
 
 
-def report_divergence(loss: float, step: int, last_path: Path, last_good: int | None, progress: bool) -> None:
-    where = f"{files.relative(last_path)} (step {last_good})" if last_good is not None else "none (no checkpoint written yet)"
+def report_divergence(ctx: Context, loss: float, step: int, last_good: int | None) -> None:
+    last = ctx.files.last
+    where = f"{files.relative(last)} (step {last_good})" if last_good is not None else "none (no checkpoint written yet)"
     message = f"diverged: non-finite loss ({loss}) at step {step}; stopping. Last good checkpoint: {where}"
     log.error(message)
-    if progress:
+    if ctx.progress:
         tqdm.write(message)
 
 
-def write_eval(out: Path, result: EvalResult, ema, model, tests: dict, cfg: RunConfig, device, amp_dtype,
-               metrics: MetricsWriter, step: int) -> None:
-    """eval.parquet of the final evaluation, and eval-sources.parquet for eval.sources. An EMA run
-    also evaluates its live weights, so the two can be compared puzzle by puzzle, as the log did
-    ("EMA on Cosine LR (Retest)")."""
-    frame = result.per_puzzle
-    if ema is not None:
-        live = _per_puzzle(model, tests["test"], cfg, device, amp_dtype)
-        frame = pd.concat([frame.assign(weights="ema"), live.assign(weights="live")], ignore_index=True)
-    files.atomic_write(out / "eval.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
-    extra = []
-    for spec, test in list(tests.items())[1:]:
-        per = _per_puzzle(ema.model if ema else model, test, cfg, device, amp_dtype).assign(source=spec)
-        at_trained = per[per["iteration"] == cfg.model.iterations]
-        for bucket, group in [*at_trained.groupby("bucket"), ("all", at_trained)]:
-            metrics.write(step, f"source:{spec}", "solved", group["solved"].mean(), bucket, cfg.model.iterations)
-        extra.append(per)
-    if extra:
-        files.atomic_write(out / "eval-sources.parquet",
-                           lambda tmp: pd.concat(extra, ignore_index=True).to_parquet(tmp, index=False))
+def pct(d: dict) -> dict:
+    return {k: round(100 * v, 4) for k, v in d.items()}
 
 
-def _per_puzzle(model, test, cfg: RunConfig, device, amp_dtype) -> pd.DataFrame:
-    _, per = evaluate(model, test, max(eval_counts(cfg)), cfg.eval.batch_size, device, amp_dtype=amp_dtype)
-    return per.assign(trained_iterations=cfg.model.iterations)
+def make_summary(ctx: Context, state: TrainState, status: str, params: int, wall: float) -> dict:
+    cfg, last = ctx.cfg, state.last_eval
+    return {
+        "preset": cfg.preset, "variant": cfg.variant, "grid_size": cfg.data.grid_size,
+        "steps": state.step, "wall_seconds": round(wall, 2), "params": params, "seed": cfg.train.seed,
+        "status": status,
+        "final": pct(last.get("solved", {})),
+        "peak": pct(state.peak),
+        "final_cell_acc": pct(last.get("cell_acc", {})),
+        "eval_iterations": {k: pct(v) for k, v in last.get("by_iterations", {}).items()},
+        "device": str(ctx.device),
+        "code": code_identity(),
+    }
+
+
+# --- test-only fault injection ---------------------------------------------------------------------
+
+@dataclass
+class Faults:
+    """What the fault tests inject into a run (in a child process, through its environment): report a
+    NaN loss at step `nan_at`, or die by SIGKILL once step `kill_at` has finished (its checkpoint
+    included, if one was due). Unset in every real run."""
+    nan_at: int | None = None
+    kill_at: int | None = None
+
+    KILL_AT_STEP = "SUDOKU_TEST_KILL_AT_STEP"
+    NAN_AT_STEP = "SUDOKU_TEST_NAN_AT_STEP"
+
+    @classmethod
+    def from_env(cls) -> "Faults":
+        step = lambda name: int(os.environ[name]) if os.environ.get(name) else None
+        return cls(nan_at=step(cls.NAN_AT_STEP), kill_at=step(cls.KILL_AT_STEP))
+
+    def loss(self, step: int, loss: float) -> float:
+        return float("nan") if step == self.nan_at else loss
+
+    def after_step(self, step: int) -> None:
+        if step == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+KILL_AT_STEP, NAN_AT_STEP = Faults.KILL_AT_STEP, Faults.NAN_AT_STEP
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
+    """Train `cfg` into `out_dir` and return the summary (written to summary.json).
+    resume=True continues from checkpoints/last.pt when there is one. Non-zero DDP ranks return {}."""
+    ctx = make_context(cfg, out_dir, progress)
+    if ctx.ranks.main:
+        ctx.files.checkpoints.mkdir(parents=True, exist_ok=True)
+    with file_logging(ctx.files.train_log if ctx.ranks.main else None):
+        try:
+            return _run(ctx, resume, Faults.from_env())
+        except Exception:
+            log.exception("training failed")
+            raise
+
+
+def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
+    cfg, out, main = ctx.cfg, ctx.files, ctx.ranks.main
+    t_segment = time.time()
+    log.info("config preset=%s variant=%s out=%s device=%s dtype=%s ranks=%d", cfg.preset, cfg.variant,
+             files.relative(out.root), ctx.device, ctx.amp_dtype or torch.float32, ctx.ranks.world)
+    ctx.per_rank  # a batch the ranks cannot split fails here, before any work
+    if main:
+        files.write_json(out.config, {**cfg.to_dict(), "code": code_identity()})
+    run_data = prepare_data(ctx)
+    parts = build_parts(ctx)
+    params = count_params(parts.model)
+    state, resumed = start_state(ctx, resume, run_data.curriculum, parts)
+    metrics = MetricsWriter(out.metrics, cfg.train.seed, state.step if resumed else None, main)
+    log.info("parameters: %d", params)
+    if ctx.progress:
+        tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {ctx.device}; "
+                   f"logs in {files.relative(out.train_log)}")
+    last_good = state.step if resumed else None
+
+    status = "complete"
+    bar = tqdm(total=cfg.train.steps, initial=state.step, disable=not ctx.progress, dynamic_ncols=True,
+               mininterval=float(os.environ.get("TQDM_MININTERVAL", 2.0)), desc=cfg.variant)
+    try:
+        while state.step < cfg.train.steps:
+            t0 = time.perf_counter()
+            step, cur = state.step, state.curriculum
+            lr = set_lr(parts.optimizer, lr_at(step, cfg, cur.stage_start, cur.stage))
+            p, a = run_data.batcher(run_data.curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage),
+                                    cfg.train.batch_size)
+            p, a, start = parts.carry.fill(p, a) if parts.carry else (p, a, None)
+            result = train_step(ctx, parts, *micro_batches(p, a, ctx), start)
+            loss = faults.loss(step, result.loss)
+            if not math.isfinite(loss):
+                status = "diverged"
+                report_divergence(ctx, loss, step, last_good)
+                break
+            if parts.carry:
+                parts.carry.keep(p, a, result.end_state)
+            if parts.ema is not None:
+                parts.ema.update(parts.model)
+            state.curriculum = run_data.curriculum.update(cur, step, loss)
+            state.step += 1
+            state.add(loss, result.cell_acc, cfg.train.batch_size, time.perf_counter() - t0)
+            bar.update(1)
+
+            if state.step % cfg.train.log_every == 0:
+                log_training(metrics, state, lr, cur.stage, bar)
+            final = state.step == cfg.train.steps
+            if main and (state.step % cfg.train.eval_every == 0 or final):
+                evaluation = run_eval(ctx, parts.eval_model, run_data.tests["test"], metrics, state.step)
+                if state.record_eval(evaluation):
+                    save_checkpoint(out.best, parts, state, cfg)
+                if final:
+                    write_eval(ctx, evaluation, parts, run_data.tests, metrics, state.step)
+            if main and (state.step % cfg.train.checkpoint_every == 0 or final):
+                state.wall_seconds += time.time() - t_segment
+                t_segment = time.time()
+                save_checkpoint(out.last, parts, state, cfg)
+                last_good = state.step
+            faults.after_step(state.step)
+    finally:
+        bar.close()
+        metrics.close()
+
+    if ctx.ranks.world > 1:
+        dist.barrier()
+    if not main:
+        return {}
+    summary = make_summary(ctx, state, status, params, state.wall_seconds + time.time() - t_segment)
+    files.write_json(out.summary, summary)
+    log.info("%s after %d steps: final solved %s", status, state.step, summary["final"])
+    return summary

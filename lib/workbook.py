@@ -21,6 +21,9 @@ from lib.results import Results, rating_table, runs_from_other_code
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS = Path(os.environ.get("SUDOKU_WORKBOOK_OUTPUTS", REPO / "outputs"))
 NOTEBOOK_RUN = "notebook-run"  # marks a notebook run's summary.json, as opposed to a training run's
+# The runner sets this to 0 for the kernels it starts: it shows progress on the terminal itself, and a
+# progress bar inside the kernel would only leave residue in the rendered report.
+PROGRESS_ENV = "SUDOKU_WORKBOOK_PROGRESS"
 log = logging.getLogger("lib.workbook")
 
 
@@ -40,8 +43,13 @@ def prepare(output_dir: str) -> Path:
         out = OUTPUTS / family_of(os.environ.get("JPY_SESSION_NAME") or "scratch") / "lab"
         print(f"no output_dir given: writing to {files.relative(out)}")
     out.mkdir(parents=True, exist_ok=True)
-    log_to_file(out / "run.log")
+    log_to_file(files.NotebookFiles(out).log)
     return out
+
+
+def progress_default() -> bool:
+    """Progress bars in this process: yes, unless the runner that started this kernel shows progress itself."""
+    return os.environ.get(PROGRESS_ENV, "1") != "0"
 
 
 def log_to_file(path: Path) -> None:
@@ -72,19 +80,20 @@ def check_reuse(reuse) -> None:
 
 
 def train_runs(preset: str, variants: list[str], seeds: list[int], output_dir: Path, device: str = "auto",
-               overrides: dict | None = None, reuse: bool | str = True, progress: bool = True) -> list[Path]:
+               overrides: dict | None = None, reuse: bool | str = True, progress: bool | None = None) -> list[Path]:
     """Train every (variant, seed) into output_dir/runs/.
 
     reuse=True: a finished run with the same config and code is reused, a killed one resumes; anything
     else is trained afresh. reuse="config-only": a finished run with the same config is reused even when
     other code made it (the tables mark it). reuse=False: everything is trained afresh."""
     check_reuse(reuse)
+    progress = progress_default() if progress is None else progress
     configs = [config_for(preset, v, overrides, device, s) for v in variants for s in seeds]  # fail fast
-    code_hash = code_identity()["code_hash"]
+    code_version = code_identity()["code_version"]
     dirs = []
     for cfg in configs:
-        run = Path(output_dir) / "runs" / run_dir_name(cfg.variant, cfg.train.seed)
-        action = reuse_action(run, cfg, code_hash, reuse)
+        run = files.NotebookFiles(output_dir).run(run_dir_name(cfg.variant, cfg.train.seed)).root
+        action = reuse_action(run, cfg, code_version, reuse)
         if action == "reuse":
             log.info("reusing finished run %s", files.relative(run))
         else:
@@ -96,18 +105,29 @@ def train_runs(preset: str, variants: list[str], seeds: list[int], output_dir: P
     return dirs
 
 
-def reuse_action(run: Path, cfg: RunConfig, code_hash: str, reuse: bool | str) -> str:
+def reuse_action(run: Path, cfg: RunConfig, code_version: str, reuse: bool | str) -> str:
     """'reuse', 'resume' or 'train' for a run folder, by its config.json (config + "code") and summary.json."""
-    saved = files.read_json(run / "config.json") or {}
-    recorded = (saved.pop("code", None) or {}).get("code_hash")  # None: written before runs recorded code
-    same_config = saved == cfg.to_dict()
-    same_code = recorded is not None and recorded == code_hash
-    finished = (files.read_json(run / "summary.json") or {}).get("status") == "complete"
+    folder = files.RunFiles(run)
+    saved = files.read_json(folder.config) or {}
+    recorded = (saved.pop("code", None) or {}).get("code_version")  # None: written before runs recorded it
+    same_config = same_resolved_config(saved, cfg)
+    same_code = recorded is not None and recorded == code_version
+    finished = (files.read_json(folder.summary) or {}).get("status") == "complete"
     if reuse and same_config and finished and (same_code or reuse == "config-only"):
         return "reuse"
-    if reuse and same_config and same_code and (run / "checkpoints" / "last.pt").exists():
+    if reuse and same_config and same_code and folder.last.exists():
         return "resume"
     return "train"
+
+
+def same_resolved_config(saved: dict, cfg: RunConfig) -> bool:
+    """Whether a run's recorded config is `cfg`. A field the record lacks takes its default (the run was made
+    before the field existed, when the code ran what that default runs); a field the code no longer has
+    makes it another config."""
+    try:
+        return RunConfig.from_dict(saved).to_dict() == cfg.to_dict()
+    except ConfigError:
+        return False
 
 
 def finish(output_dir: Path, results: Results, notebook_params: dict) -> dict:
@@ -129,6 +149,6 @@ def finish(output_dir: Path, results: Results, notebook_params: dict) -> dict:
         "code": code_identity(),
         "runs_from_other_code": runs_from_other_code(results),
     }
-    path = files.write_json(Path(output_dir) / "summary.json", summary)
+    path = files.write_json(files.NotebookFiles(output_dir).summary, summary)
     print(f"summary written to {files.relative(path)}")
     return summary

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from lib import files
 from lib.config import PRESETS, VARIANTS, ConfigError, RunConfig, bucket_labels, make_config, parse_set
 
 
@@ -9,8 +10,8 @@ from lib.config import PRESETS, VARIANTS, ConfigError, RunConfig, bucket_labels,
 def test_presets_build_and_round_trip_json(preset, tmp_path):
     cfg = make_config(preset)
     path = tmp_path / "config.json"
-    cfg.to_json(path)
-    back = RunConfig.from_json(path)
+    files.write_json(path, cfg.to_dict())
+    back = RunConfig.from_dict(files.read_json(path))
     assert back == cfg
     assert json.loads(path.read_text())["preset"] == preset
 

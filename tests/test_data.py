@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import DATASET_COLUMNS, apply_symmetry
 from lib import data, puzzles
 from lib.config import DataConfig, make_config
 from lib.puzzles import PuzzleError
@@ -55,7 +56,7 @@ def twin(question: str, answer: str, seed: int) -> tuple[str, str]:
     rng = np.random.default_rng(seed)
     while True:
         cell, digit = puzzles.random_symmetry(n, rng)
-        q2, a2 = (puzzles.format(puzzles.apply_symmetry(puzzles.parse(s), cell, digit)) for s in (question, answer))
+        q2, a2 = (puzzles.format(apply_symmetry(puzzles.parse(s), cell, digit)) for s in (question, answer))
         if q2 != question:
             return q2, a2
 
@@ -73,7 +74,7 @@ def test_benchmark_csv_keeps_its_ratings_and_computes_the_others_on_demand(bench
     path = tmp_path / "bench.csv"
     write_hub_csv(sub, path)
     ds = data.load_puzzles(str(path), progress=False)
-    assert ds.column_names == data.COLUMNS
+    assert ds.column_names == DATASET_COLUMNS
     assert ds["question"] == list(sub.question) and ds["answer"] == list(sub.answer)
     assert ds["rating"] == list(sub.rating) and ds["source"] == list(sub.source)
     assert set(ds["grid_size"]) == {9}
@@ -188,7 +189,7 @@ def test_sudoku_extreme_reads_local_files_in_the_hubs_format(bench, tmp_path, mo
     write_hub_csv(train, hub / "train.csv")
     write_hub_csv(test, hub / "test.csv")
     by_dir = data.load_puzzles("sudoku-extreme", split="test", data_dir=str(hub), progress=False)
-    assert by_dir.column_names == data.COLUMNS
+    assert by_dir.column_names == DATASET_COLUMNS
     assert by_dir["question"] == list(test.question) and by_dir["rating"] == list(test.rating)
     by_files = data.load_puzzles("sudoku-extreme", split="train", data_files=str(hub / "train.csv"), progress=False)
     assert by_files["question"] == list(train.question)
@@ -307,5 +308,30 @@ def test_fingerprint_survives_every_symmetry(n):
     rng = np.random.default_rng(n)
     q, _ = puzzles.generate(n, 20, seed=n, progress=False)
     flat = q.reshape(20, -1)
-    moved = np.stack([puzzles.apply_symmetry(g, *puzzles.random_symmetry(n, rng)) for g in q]).reshape(20, -1)
+    moved = np.stack([apply_symmetry(g, *puzzles.random_symmetry(n, rng)) for g in q]).reshape(20, -1)
     assert np.array_equal(data._invariant(flat), data._invariant(moved))
+
+
+# --- common puzzle-file formats -------------------------------------------------------------------------
+
+
+def test_a_sudoku_exchange_bank_file_reads_its_puzzle_column(tmp_path):
+    """`id puzzle rating` per line (the sudoku-exchange puzzle bank): the puzzle is the field that is one."""
+    q, a = puzzles.generate(4, 2, seed=0, progress=False)
+    path = tmp_path / "bank.txt"
+    path.write_text(f"0000183b305c {puzzles.format(q[0])} 1.2\n00001cf3b7c3 {puzzles.format(q[1])} 3.4\n")
+    ds = data.load_puzzles(str(path), progress=False)
+    assert ds["question"] == [puzzles.format(g) for g in q] and ds["answer"] == [puzzles.format(g) for g in a]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("0000183b305c 1.2\n", "line 1: none of its 2 fields is a puzzle"),
+    ('[{"puzzle": "1.3."}]\n', "looks like JSON"),
+    ("1 2 | . 4\n3 4 | 1 2\n2 1 | 4 3\n4 3 | 2 1\n", "looks like one 4x4 grid written over 4 lines"),
+    ("0000183b305c\n", "line 1: 12 characters; a puzzle has 16, 36 or 81"),
+])
+def test_a_file_in_another_format_is_a_puzzle_error_that_names_it(content, message, tmp_path):
+    path = tmp_path / "other.txt"
+    path.write_text(content)
+    with pytest.raises(PuzzleError, match=re.escape(message)):
+        data.load_puzzles(str(path), progress=False)

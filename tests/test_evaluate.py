@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lib import puzzles
+from lib import files, puzzles
 from lib.config import make_config
 from lib.evaluate import evaluate, load_run, solve, valid_solutions
 from lib.model import build_model
@@ -136,7 +136,7 @@ def test_real_model_step_api_matches_forward():
 
 def test_load_run_reads_a_run_folder_and_skips_a_torn_line(tmp_path):
     cfg = make_config("cpu-smoke")
-    cfg.to_json(tmp_path / "config.json")
+    files.write_json(tmp_path / "config.json", cfg.to_dict())
     rows = [{"step": 10, "split": "train", "bucket": "all", "metric": "loss", "value": 1.0, "seed": 0, "iterations": None}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 2')
     run = load_run(tmp_path)

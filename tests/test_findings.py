@@ -10,7 +10,9 @@ import yaml
 
 from lib import findings
 from lib.config import VARIANTS
-from lib.findings import CLAIMS, Claim, Side
+from lib import stats, sweep
+from lib.claims import CLAIMS, Claim, Side, claim_variants
+from lib.config import config_twin
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "findings-cpu-smoke.parquet"
@@ -45,7 +47,7 @@ def test_ci_covers_the_true_difference_in_at_least_90_percent_of_draws():
     covered = 0
     for i in range(100):
         a, b = _draw(rng, 0.3)
-        _, lo, hi = findings.paired_bootstrap(a, b, n_boot=300, seed=i)
+        _, lo, hi = stats.paired_bootstrap(a, b, n_boot=300, seed=i)
         covered += lo <= true <= hi
     assert covered >= 90, f"the 95% CI covered the true difference {true:.2f}pp in only {covered}/100 draws"
 
@@ -55,28 +57,28 @@ def test_a_known_null_is_inconclusive_and_a_large_effect_holds():
     verdicts = []
     for i in range(40):
         a, b = _draw(rng, 0.0)
-        verdicts.append(findings.verdict(*findings.paired_bootstrap(a, b, n_boot=300, seed=i), ">"))
+        verdicts.append(stats.verdict(*stats.paired_bootstrap(a, b, n_boot=300, seed=i), ">"))
     assert verdicts.count("inconclusive") >= 36, verdicts
     a, b = _draw(rng, 1.5)
-    assert findings.verdict(*findings.paired_bootstrap(a, b, n_boot=300), ">") == "holds"
-    assert findings.verdict(*findings.paired_bootstrap(b, a, n_boot=300), ">") == "reversed"
+    assert stats.verdict(*stats.paired_bootstrap(a, b, n_boot=300), ">") == "holds"
+    assert stats.verdict(*stats.paired_bootstrap(b, a, n_boot=300), ">") == "reversed"
 
 
 def test_bootstrap_difference_is_in_percentage_points_and_paired():
     a = np.array([[1, 1, 0, 0], [1, 1, 1, 0]])
     b = np.array([[1, 0, 0, 0], [1, 0, 1, 0]])
-    diff, lo, hi = findings.paired_bootstrap(a, b, n_boot=200)
+    diff, lo, hi = stats.paired_bootstrap(a, b, n_boot=200)
     assert diff == pytest.approx(25.0)
     assert lo <= diff <= hi
-    same = findings.paired_bootstrap(a, a, n_boot=50)
+    same = stats.paired_bootstrap(a, a, n_boot=50)
     assert same == (0.0, 0.0, 0.0)  # paired: identical sides never differ, whatever the draw
 
 
 def test_bootstrap_rejects_misaligned_or_empty_sides():
     with pytest.raises(ValueError, match="aligned"):
-        findings.paired_bootstrap(np.ones((3, 10)), np.ones((2, 10)))
+        stats.paired_bootstrap(np.ones((3, 10)), np.ones((2, 10)))
     with pytest.raises(ValueError, match="no paired results"):
-        findings.paired_bootstrap(np.ones((0, 0)), np.ones((0, 0)))
+        stats.paired_bootstrap(np.ones((0, 0)), np.ones((0, 0)))
 
 
 @pytest.mark.parametrize("diff,lo,hi,direction,margin,expected", [
@@ -96,22 +98,22 @@ def test_bootstrap_rejects_misaligned_or_empty_sides():
     (math.nan, math.nan, math.nan, ">", 1, "not run"),
 ])
 def test_verdict(diff, lo, hi, direction, margin, expected):
-    assert findings.verdict(diff, lo, hi, direction, margin) == expected
+    assert stats.verdict(diff, lo, hi, direction, margin) == expected
 
 
 def test_verdict_and_claim_reject_an_unknown_direction():
     with pytest.raises(ValueError, match="direction"):
-        findings.verdict(1, 0, 2, ">>")
+        stats.verdict(1, 0, 2, ">>")
     with pytest.raises(ValueError, match="direction"):
         Claim("x", "x", "s", "f", Side("a"), Side("b"), "=")
 
 
 def test_mean_ci_is_t_based():
-    m, lo, hi = findings.mean_ci([1.0, 2.0, 3.0])
+    m, lo, hi = stats.mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and hi - m == pytest.approx(4.303 / math.sqrt(3), rel=1e-3)  # t(2) = 4.303, sd 1
-    assert findings.mean_ci([5.0]) == (5.0, 5.0, 5.0)
-    assert all(math.isnan(x) for x in findings.mean_ci([]))
-    assert findings.t_quantile(30) == pytest.approx(2.042, rel=2e-3)
+    assert stats.mean_ci([5.0]) == (5.0, 5.0, 5.0)
+    assert all(math.isnan(x) for x in stats.mean_ci([]))
+    assert stats.t_quantile(30) == pytest.approx(2.042, rel=2e-3)
 
 
 # --- the registry and the sweep grid -------------------------------------------------------------
@@ -127,13 +129,13 @@ def test_the_findings_grid_runs_every_variant_the_claims_need():
     assert set(findings.variants_to_train("cpu-quick")) <= set(grid["variant"])
     assert {"curriculum-mixed", "pos-rcb"}.isdisjoint(grid["variant"])  # twins there: their runs would repeat
     assert grid["seed"] == [0, 1, 2] and grid["fixed"]["preset"] == "cpu-quick"
-    effective = findings.effective_grid(grid, threads=2)
+    effective = sweep.effective_grid(grid, threads=2)
     assert effective["fixed"]["overrides"]["train.threads"] == 2 and "overrides" not in grid["fixed"]
-    assert findings.sweep_name(effective, 2) == "findings-cpu-quick-t2"
+    assert sweep.sweep_name(effective, 2) == "findings-cpu-quick-t2"
 
 
 def test_every_claim_variant_is_registered():
-    missing = sorted(set(findings.claim_variants()) - set(VARIANTS))
+    missing = sorted(set(claim_variants()) - set(VARIANTS))
     assert not missing, f"lib.config.VARIANTS lacks {missing}"
 
 
@@ -148,7 +150,7 @@ def _fake_run(root: Path, variant: str, seed: int, solved_at: dict, trained: int
     run.mkdir(parents=True)
     cfg = make_config("cpu-smoke", variant, {"train.seed": seed, "train.threads": threads}).to_dict()
     cfg["model"]["iterations"], cfg["eval"]["iterations"] = trained, [trained, 2 * trained]
-    cfg["code"] = {"code_hash": "abc", "commit": "deadbeef"}
+    cfg["code"] = {"code_version": "abc", "commit": "deadbeef"}
     (run / "config.json").write_text(json.dumps(cfg))
     (run / "summary.json").write_text(json.dumps({"status": "complete", "params": 1234, "wall_seconds": 90.0}))
     n = len(next(iter(solved_at.values())))
@@ -181,7 +183,7 @@ def test_tidy_results_keeps_the_evaluated_counts_and_the_run_identity(tmp_path):
     assert len(tidy) == 4 * n * 2  # runs x puzzles x {trained, 2x}; the unfinished folder is skipped
     assert set(tidy["iterations"]) == {4, 8}
     assert set(tidy["puzzle"].astype(str)) == {f"q{p}" for p in range(n)}  # paired on the puzzle itself
-    assert tidy["threads"].eq(1).all() and set(tidy["code_hash"]) == {"abc"} and set(tidy["commit"]) == {"deadbeef"}
+    assert tidy["threads"].eq(1).all() and set(tidy["code_version"]) == {"abc"} and set(tidy["commit"]) == {"deadbeef"}
     hashes = tidy.groupby("variant", observed=True)["config_hash"].nunique()
     assert hashes["baseline"] == 1, "seed must not change the config hash"
     first_hash = tidy.groupby("variant", observed=True)["config_hash"].first().astype(str)
@@ -224,7 +226,7 @@ def test_ema_claim_compares_ema_and_live_weights_of_one_run(tmp_path):
 
 
 def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
-    assert "cpu-smoke" in VARIANTS["curriculum-reverse"].equals_baseline_on
+    assert "cpu-smoke" in VARIANTS["curriculum-reverse"].twin_on
     n = 20
     plateau = [_fake_run(tmp_path, "curriculum-plateau", s, {4: [True] * n}) for s in (0, 1, 2)]
     base = [_fake_run(tmp_path, "baseline", s, {4: [p % 2 == 0 for p in range(n)]}) for s in (0, 1, 2)]
@@ -238,8 +240,8 @@ def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
     assert "curriculum-reverse" not in findings.variants_to_train("cpu-smoke")
     assert "curriculum-mixed" not in findings.variants_to_train("cpu-quick")
     # two paths through the log that meet: the recipe with row/col/box positions is no-x-after-init
-    assert findings.twin("cpu-quick", "pos-rcb", ["baseline", "no-x-after-init"]) == "no-x-after-init"
-    assert findings.twin("cpu-quick", "pos-rcb", ["baseline", "original"]) == "pos-rcb"
+    assert config_twin("cpu-quick", "pos-rcb", ["baseline", "no-x-after-init"]) == "no-x-after-init"
+    assert config_twin("cpu-quick", "pos-rcb", ["baseline", "original"]) == "pos-rcb"
     assert "pos-rcb" not in findings.variants_to_train("cpu-quick")
     rcb = [_fake_run(tmp_path / "rcb", v, s, {4: [True] * n}) for v in ("no-x-after-init", "pos-rcb") for s in (0, 1, 2)]
     claim = next(c for c in CLAIMS if c.name == "rope-vs-rcb")
@@ -254,7 +256,7 @@ def test_collect_keeps_the_committed_runs_no_folder_retrained(tmp_path):
     new = [_fake_run(tmp_path / "new", "baseline", 1, {4: [True] * n}),
            _fake_run(tmp_path / "new", "no-iteration", 0, {4: [True] * n})]
     out = tmp_path / "results.parquet"
-    findings._collect(new, str(out), committed)
+    findings.collect(new, str(out), committed)
     tidy = findings.read_results(out)
     solved = tidy[tidy["iterations"] == 4].groupby(["variant", "seed"], observed=True)["solved"].mean()
     assert solved.to_dict() == {("baseline", 0): 0.0, ("baseline", 1): 1.0, ("no-iteration", 0): 1.0}
@@ -266,13 +268,13 @@ def test_only_runs_the_current_code_would_make_again_count_as_committed(tmp_path
     from lib.provenance import code_identity
 
     tidy = findings.tidy_results([_fake_run(tmp_path, "baseline", 2, {4: [True] * 4})]).astype(
-        {"config_hash": str, "code_hash": str})
+        {"config_hash": str, "code_version": str})
     tidy["config_hash"] = findings.config_hash(make_config("cpu-smoke", "baseline", {"train.seed": 2}).to_dict())
-    tidy["code_hash"] = code_identity()["code_hash"]
+    tidy["code_version"] = code_identity()["code_version"]
     assert len(findings.current_runs(tidy)) == len(tidy)
-    assert findings.current_runs(tidy.assign(code_hash="0" * 16)).empty  # other code
+    assert findings.current_runs(tidy.assign(code_version="r0")).empty  # other code
     assert findings.current_runs(tidy.assign(threads=2)).empty  # the config differs in its thread count
-    assert findings._job_key({"variants": ["gelu"], "seeds": [2], "preset": "cpu-quick"}) == ("gelu", 2)
+    assert sweep._job_key({"variants": ["gelu"], "seeds": [2], "preset": "cpu-quick"}) == ("gelu", 2)
 
 
 def test_mixed_thread_counts_are_noted(tmp_path):
@@ -347,8 +349,8 @@ def test_reproduce_refuses_results_it_cannot_reproduce(smoke_results, tmp_path):
         findings.reproduce(results, "baseline", 4, tmp_path / "x", overrides)
     with pytest.raises(ValueError, match="another config"):
         findings.reproduce(results, "baseline", 3, tmp_path / "x", {**overrides, "train.steps": 3})
-    other = pd.read_parquet(results).astype({"code_hash": str})
-    other["code_hash"] = "0123456789abcdef"
+    other = pd.read_parquet(results).astype({"code_version": str})
+    other["code_version"] = "0123456789abcdef"
     other.to_parquet(tmp_path / "other.parquet", index=False)
     with pytest.raises(ValueError, match="made by code 0123456789abcdef"):
         findings.reproduce(tmp_path / "other.parquet", "baseline", 3, tmp_path / "x", overrides)
@@ -395,7 +397,7 @@ def test_the_weight_decay_note_states_the_schedules_dose():
     from lib.config import make_config
     from lib.schedule import lr_at
 
-    note = next(c for c in CLAIMS if c.name == "weight-decay").cpu_note
+    note = next(c for c in CLAIMS if c.name == "weight-decay").notes["cpu-quick"]
     for preset in ("cpu-quick", "gpu-paper"):
         cfg = make_config(preset, "wd-1.0")
         dose = cfg.optim.weight_decay * sum(lr_at(s, cfg) for s in range(cfg.train.steps))
@@ -405,7 +407,7 @@ def test_the_weight_decay_note_states_the_schedules_dose():
 def test_the_ema_note_states_how_much_of_the_start_the_average_keeps():
     from lib.config import make_config
 
-    note = next(c for c in CLAIMS if c.name == "ema").cpu_note
+    note = next(c for c in CLAIMS if c.name == "ema").notes["cpu-quick"]
     quick, paper = (make_config(p, "ema") for p in ("cpu-quick", "gpu-paper"))
     assert quick.optim.ema_decay == paper.optim.ema_decay == 0.999  # unscaled: the note's premise
     assert f"{quick.optim.ema_decay ** quick.train.steps:.0%} in it" in note

@@ -178,38 +178,20 @@ def test_load_puzzles_loads_valid_rows_and_names_the_file_and_line_otherwise(kin
             assert 1 <= int(number) <= lines, f"{message} names a line the file does not have"
         event(f"{kind}: refused")
         return
-    except ValueError as e:
-        if not _the_known_size_mismatch(e):
-            raise
-        event(f"{kind}: the known size-mismatch bug")  # pinned by test_answers_of_another_grid_size_..., below
-        return
     event(f"{kind}: loaded")
     for question, answer in zip(ds["question"], ds["answer"]):
         q, a = puzzles.parse(question), puzzles.parse(answer)
         assert (a > 0).all() and valid_sudoku(a) and ((q == 0) | (q == a)).all(), "a loaded answer solves its puzzle"
 
 
-# --- found by the fuzzer, not fixed yet ------------------------------------------------------------------------
-# A CSV whose questions are all one grid size and whose answers are all another reaches data._check_answers with
-# arrays of different widths, and numpy's broadcast error escapes instead of a PuzzleError. The fix is one check
-# in lib/data.py, a result module: editing it changes the code hash, which stales the 72 committed findings runs
-# (12.5 single-thread hours to retrain) although no run that loads could compute anything different. So it waits
-# for the next change that stales the runs anyway. Then this strict xfail passes, and fails the suite until its
-# marker and _the_known_size_mismatch go.
+# --- the bugs the fuzzer found (lib/data.py), fixed --------------------------------------------------------------
 
-def _the_known_size_mismatch(e: ValueError) -> bool:
-    return type(e) is ValueError and "could not be broadcast" in str(e)
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="known bug: lib/data.py lets numpy's broadcast error out")
 def test_answers_of_another_grid_size_are_a_puzzle_error(tmp_path):
     path = tmp_path / "sizes.csv"
     path.write_text(f"source,question,answer,rating\nfuzz,{VALID[6][0][0]},{VALID[4][1][0]},3\n")
-    with pytest.raises(PuzzleError, match=re.escape(str(path))):
+    with pytest.raises(PuzzleError, match=re.escape(f"{path} line 2: the answer has 16 cells, the puzzle 36")):
         data.load_puzzles(str(path), progress=False)
 
-
-# --- the bugs the fuzzer found (lib/data.py), fixed --------------------------------------------------------------
 
 @pytest.mark.parametrize("suffix, content", [
     ("csv", b"source,question,answer,rating\nfuzz,1234\xff,1234,3\n"),

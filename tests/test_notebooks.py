@@ -34,6 +34,7 @@ def test_notebook_runs_with_cpu_smoke(path, out_root, capsys):
         assert "data:image/png;base64" in text, f"{report} has no figure"
         assert "solved % (final)" in text, f"{report} has no per-rating table"
         assert "without encryption" not in text
+        assert not runner._PROGRESS_BAR.search(text), f"{report} shows progress-bar residue"
     nb = nbformat.read(str(run / path.name), as_version=4)
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert figures >= 2
@@ -61,3 +62,19 @@ def test_failed_run_keeps_its_notebook_and_is_marked(tmp_path):
     index = (tmp_path / "out" / "index.html").read_text()
     assert "broken" in index and "failed" in index and "kaboom" in index
     assert (run / "report.html").exists()
+
+
+def test_a_progress_bar_leaves_no_residue_in_the_report(tmp_path):
+    """A cell that draws a tqdm bar (even one the notebook forced on) shows only its other output in the report."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell('steps: int = 3', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os, sys\nfrom tqdm import tqdm\nprint('progress env', os.environ.get('SUDOKU_WORKBOOK_PROGRESS'))\n"
+                                          "for _ in tqdm(range(steps), file=sys.stderr, mininterval=0): pass\n"
+                                          "print('the result line')")]
+    notebook = tmp_path / "07_bars.ipynb"
+    nbformat.write(nb, str(notebook))
+    run = runner.run_notebook(notebook, {}, name="bars", out_root=tmp_path / "out", progress=False)
+    text = (run / "report-noinput.html").read_text()
+    assert "the result line" in text and "progress env 0" in text, "the kernel was told not to draw bars"
+    assert not runner._PROGRESS_BAR.search(text) and "it/s]" not in text

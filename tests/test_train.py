@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import lib.train as train_mod
-from lib import puzzles
+from lib import files, puzzles
 from lib.config import make_config, parse_set
 from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
@@ -279,7 +279,8 @@ def test_nested_steps_backpropagated_one_at_a_time_give_the_whole_loss_gradient(
     iteration_loss(model(x), y).backward()
     whole = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
-    loss, logits = train_mod.backward_per_supervision_step(model, x, y, cfg, torch.device("cpu"), None, 1)
+    ctx = train_mod.Context(cfg, torch.device("cpu"), None, train_mod.Dist(), files.RunFiles("unused"), False)
+    loss, logits = train_mod.backward_per_supervision_step(model, x, y, ctx, 1)
     assert logits.shape == (3, 2, 16, 4) and loss == pytest.approx(iteration_loss(model(x), y).item(), rel=1e-5)
     for name, p in model.named_parameters():
         assert torch.allclose(p.grad, whole[name], rtol=1e-4, atol=1e-7), name

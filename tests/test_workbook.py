@@ -148,10 +148,10 @@ def test_resolved_overrides_are_exactly_the_differences():
 
 # --- reuse by config and code --------------------------------------------------------------------
 
-def fake_run(run: Path, cfg, code_hash: str | None, status: str | None = "complete", checkpoint: bool = False,
+def fake_run(run: Path, cfg, code_version: str | None, status: str | None = "complete", checkpoint: bool = False,
              solved: float = 0.5) -> Path:
     """A run folder written by hand, shaped like train.py's: config.json (+ "code"), summary.json, metrics."""
-    config = cfg.to_dict() | ({"code": {"code_hash": code_hash, "commit": "abc"}} if code_hash else {})
+    config = cfg.to_dict() | ({"code": {"code_version": code_version, "commit": "abc"}} if code_version else {})
     files.write_json(run / "config.json", config)
     if status:
         files.write_json(run / "summary.json", {"status": status, "grid_size": cfg.data.grid_size, "steps": 10,
@@ -166,7 +166,7 @@ def fake_run(run: Path, cfg, code_hash: str | None, status: str | None = "comple
     return run
 
 
-HERE = code_identity()["code_hash"]
+HERE = code_identity()["code_version"]
 
 
 @pytest.mark.parametrize("code, status, checkpoint, reuse, action", [
@@ -312,6 +312,17 @@ def test_index_heads_with_findings_and_sorts_runs(tmp_path):
     assert "train" not in set(table.family), "a training run's summary is not a notebook run"
     assert "addEventListener('click'" in page and "<script src" not in page, "sorting works offline"
     assert str(tmp_path) not in page, "the index shows no machine paths"
+
+
+def test_index_links_findings_md_and_says_whether_its_runs_are_current(tmp_path, monkeypatch):
+    from lib import findings
+    runs = pd.DataFrame({"run": ["a", "b", "c"], "code_version": [HERE, HERE, "r0"]})
+    monkeypatch.setattr(findings, "read_results", lambda path, seeds=None: runs)
+    line = runner.findings_line(REPO / "outputs")
+    assert 'href="../FINDINGS.md"' in line and "stale: 1 of its 3 runs" in line
+    monkeypatch.setattr(findings, "read_results", lambda path, seeds=None: runs.assign(code_version=HERE))
+    assert "all 3 runs it rests on are the current code's" in runner.findings_line(REPO / "outputs")
+    assert "FINDINGS.md" in runner.refresh_index(tmp_path).read_text()
 
 
 # --- project files -------------------------------------------------------------------------------

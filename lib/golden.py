@@ -1,0 +1,210 @@
+"""Behavioural fingerprints: what the computing code produces, recorded so that a change to it cannot pass
+unseen (lib/provenance.py says why the results version rests on them).
+
+    python -m lib.golden check     # compare the current code's fingerprints with tests/golden/ (the test does)
+    python -m lib.golden certify   # after a refactor: record the new code as the current results version
+
+The fingerprints, all on one CPU thread:
+- data: puzzles generated at 4x4, 6x6 and 9x9 with their ratings, and the cpu-smoke and cpu-quick splits;
+- every variant's config on cpu-smoke trained for a few steps: its losses and per-puzzle evaluation;
+- the golden run: the cpu-smoke baseline trained in full, its metrics and per-puzzle results committed in
+  tests/golden/cpu-smoke-baseline/.
+
+`certify` records the current AST as RESULTS_VERSION's when every fingerprint is unchanged. When one
+changed, it refuses until RESULTS_VERSION is bumped (which stales every earlier run) and then records the
+new fingerprints. Floating-point results depend on the CPU's kernels, so the numbers are compared exactly
+on a machine with the capability that recorded them and only to a tolerance elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib import data as data_lib
+from lib import files, puzzles
+from lib.config import VARIANTS, ConfigError, make_config
+from lib.provenance import CERTIFIED, RESULTS_VERSION, ast_hash
+from lib.train import train
+
+GOLDEN = CERTIFIED.parent
+FINGERPRINTS = GOLDEN / "fingerprints.json"
+GOLDEN_RUN = GOLDEN / "cpu-smoke-baseline"  # metrics.jsonl and eval.parquet of the full cpu-smoke baseline
+SHORT = {"train.steps": 3, "schedule.warmup_steps": 1, "train.log_every": 1, "train.eval_every": 3,
+         "train.checkpoint_every": 3, "train.threads": 1, "train.device": "cpu"}
+TIMING = {"puzzles_per_second"}  # metrics rows no two runs share
+LOSS_RTOL = 2e-5  # across CPU capabilities: fp32 kernels sum in another order (about 1e-6 apart)
+
+
+def capability() -> str:
+    return f"torch {torch.__version__.split('+')[0]} {torch.backends.cpu.get_cpu_capability()}"
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def data_fingerprint() -> dict:
+    out = {}
+    for n, count in ((4, 40), (6, 40), (9, 8)):
+        q, a = puzzles.generate(n, count, seed=1, progress=False)
+        r = puzzles.rate_many(q, progress=False)
+        out[f"generated {n}x{n}"] = _digest(q, a, r["guesses"], r["guesses_full"], r["deduction_depth"])
+    for preset in ("cpu-smoke", "cpu-quick"):
+        splits = data_lib.load_splits(make_config(preset).data, progress=False)
+        out[f"splits {preset}"] = _digest(*data_lib.to_arrays(splits.train), *data_lib.to_arrays(splits.test),
+                                          np.asarray(splits.test["bucket"]).astype(str))
+    return out
+
+
+def rows(metrics: Path) -> list[dict]:
+    return [r for r in map(json.loads, metrics.read_text().splitlines()) if r["metric"] not in TIMING]
+
+
+def run_fingerprint(run: Path) -> dict:
+    folder = files.RunFiles(run)
+    ev = pd.read_parquet(folder.evals)
+    losses = [r["value"] for r in rows(folder.metrics) if r["metric"] == "loss"]
+    return {"losses": losses, "eval": _digest(ev["solved"].to_numpy(), ev["cell_acc"].to_numpy())}
+
+
+def variant_fingerprints_of(names, tmp: Path) -> dict:
+    """Each variant's config on cpu-smoke, a few steps: variants that share a config share the entry."""
+    out, seen = {}, {}
+    for name in names:
+        try:
+            cfg = make_config("cpu-smoke", name, SHORT)
+        except ConfigError as e:
+            out[name] = {"error": str(e)}
+            continue
+        key = json.dumps({**cfg.to_dict(), "variant": ""}, sort_keys=True)
+        if key not in seen:
+            train(cfg, tmp / name, progress=False)
+            seen[key] = run_fingerprint(tmp / name)
+        out[name] = seen[key]
+    return out
+
+
+def golden_run(out: Path) -> Path:
+    train(make_config("cpu-smoke", "baseline", {"train.threads": 1, "train.device": "cpu"}), out, progress=False)
+    return out
+
+
+def fingerprints(tmp: Path) -> dict:
+    with one_thread():
+        return {"data": data_fingerprint(), "variants": variant_fingerprints_of(VARIANTS, tmp / "variants"),
+                "golden run": run_fingerprint(golden_run(tmp / "golden"))}
+
+
+def differences(new: dict, old: dict, exact: bool) -> list[str]:
+    """What differs between two fingerprint sets: names and values, losses to LOSS_RTOL unless exact, and
+    (unless exact) no evaluation digests, which a tolerance cannot compare."""
+    found = []
+    for section in ("data", "variants", "golden run"):
+        if section not in new and section not in old:
+            continue
+        a, b = new.get(section, {}), old.get(section, {})
+        if section == "golden run":
+            a, b = {"baseline": a}, {"baseline": b}
+        for name in sorted(set(a) | set(b)):
+            x, y = a.get(name), b.get(name)
+            if not x or not y:
+                found.append(f"{section}: {name} is {'new' if not y else 'gone'}")
+            elif isinstance(x, str) or "error" in x or "error" in y:
+                if x != y:
+                    found.append(f"{section}: {name} changed")
+            elif not _same_run(x, y, exact):
+                found.append(f"{section}: {name} computes something else (losses {y['losses'][:3]}... -> "
+                             f"{x['losses'][:3]}...)")
+    return found
+
+
+def _same_run(x: dict, y: dict, exact: bool) -> bool:
+    if exact:
+        return x == y
+    return len(x["losses"]) == len(y["losses"]) and all(
+        math.isclose(p, q, rel_tol=LOSS_RTOL) for p, q in zip(x["losses"], y["losses"]))
+
+
+def recorded() -> dict:
+    return files.read_json(FINGERPRINTS, {})
+
+
+def check(tmp: Path) -> tuple[list[str], bool]:
+    """(differences from the recorded fingerprints, whether they were compared exactly)."""
+    old = recorded()
+    exact = old.get("capability") == capability()
+    new = fingerprints(tmp)
+    return differences(new, old, exact), exact
+
+
+def certify(tmp: Path) -> str:
+    """Record the current code as RESULTS_VERSION's; refuse a changed computation under the same version."""
+    old = recorded()
+    new = fingerprints(tmp)
+    same_version = old.get("results_version") == RESULTS_VERSION
+    if same_version and old.get("capability") != capability():
+        raise SystemExit(f"the fingerprints were recorded on {old.get('capability')}, this machine is "
+                         f"{capability()}: certify on a machine like the one that recorded them")
+    changed = differences(new, old, exact=True)
+    if changed and same_version:
+        raise SystemExit("the computation changed under results version "
+                         f"{RESULTS_VERSION}:\n  " + "\n  ".join(changed[:20]) +
+                         "\nIf the change is meant, bump RESULTS_VERSION in lib/provenance.py (every earlier run "
+                         "becomes stale) and certify again; if not, find what changed it.")
+    if changed or not same_version:
+        files.write_json(FINGERPRINTS, {"results_version": RESULTS_VERSION, "capability": capability(), **new})
+        _write_golden_run(tmp / "golden")
+    files.write_json(CERTIFIED, {"results_version": RESULTS_VERSION, "ast_hash": ast_hash()})
+    return (f"results version {RESULTS_VERSION}: " +
+            ("new fingerprints recorded" if changed or not same_version else "every fingerprint unchanged") +
+            f"; code {ast_hash()} certified")
+
+
+def _write_golden_run(run: Path) -> None:
+    folder = files.RunFiles(run)
+    GOLDEN_RUN.mkdir(parents=True, exist_ok=True)
+    files.write_text(GOLDEN_RUN / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows(folder.metrics)))
+    ev = pd.read_parquet(folder.evals)
+    files.atomic_write(GOLDEN_RUN / "eval.parquet", lambda t: ev.to_parquet(t, index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.golden", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["check", "certify"])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
+        if args.command == "certify":
+            print(certify(Path(tmp)))
+            return 0
+        changed, exact = check(Path(tmp))
+    print("\n".join(changed) or f"every fingerprint matches ({'exactly' if exact else f'to rel {LOSS_RTOL}'})")
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

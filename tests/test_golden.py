@@ -1,0 +1,129 @@
+"""Code identity by what computes (lib/provenance.py) and the fingerprints that certify it (lib/golden.py).
+
+Both directions: an edit that cannot change a result keeps every finished run current, and a change to what a
+run computes is caught by the fingerprints, which refuse it until the results version is bumped (staling
+every earlier run)."""
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+from lib import golden, model, provenance, workbook
+from lib.golden import GOLDEN_RUN
+
+from test_workbook import fake_run
+
+
+def _copy_lib(tmp_path):
+    for name in provenance.COMPUTING_MODULES:
+        shutil.copy(provenance.LIB / name, tmp_path / name)
+    return tmp_path
+
+
+def test_comments_docstrings_and_layout_keep_the_code_identity(tmp_path):
+    lib = _copy_lib(tmp_path)
+    before = provenance.ast_hash(root=lib)
+    text = (lib / "model.py").read_text()
+    text = text.replace('"""The recurrent-depth Sudoku model', '"""A rewritten docstring. The recurrent-depth Sudoku model')
+    text = text.replace("def relu2(x: torch.Tensor) -> torch.Tensor:",
+                        "# a new comment\n\n\ndef relu2(x: torch.Tensor)   ->   torch.Tensor:  # and another")
+    (lib / "model.py").write_text(text)
+    assert provenance.ast_hash(root=lib) == before
+
+
+def test_a_computing_edit_changes_the_syntax_hash(tmp_path):
+    lib = _copy_lib(tmp_path)
+    before = provenance.ast_hash(root=lib)
+    text = (lib / "model.py").read_text()
+    (lib / "model.py").write_text(text.replace("return F.relu(x).square()", "return F.relu(x).square() * 1.0"))
+    assert provenance.ast_hash(root=lib) != before
+
+
+def test_the_version_is_the_certified_one_only_for_the_certified_code(monkeypatch):
+    monkeypatch.setattr(provenance, "certified", lambda: {"results_version": provenance.RESULTS_VERSION,
+                                                          "ast_hash": "abc"})
+    assert provenance.code_version("abc") == f"r{provenance.RESULTS_VERSION}"
+    assert provenance.code_version("def") == f"r{provenance.RESULTS_VERSION}+edited.def"  # not yet certified
+    monkeypatch.setattr(provenance, "certified", lambda: {"results_version": provenance.RESULTS_VERSION - 1,
+                                                          "ast_hash": "abc"})
+    assert provenance.code_version("abc") != f"r{provenance.RESULTS_VERSION}"  # certified for an older version
+
+
+def test_the_committed_code_is_certified():
+    """Fails when a computing module changed without `make golden`: certify it (a refactor) or bump the
+    results version (a change of what runs compute)."""
+    assert provenance.code_version() == f"r{provenance.RESULTS_VERSION}", \
+        "lib's computing modules are not the certified ones: run `make golden` (python -m lib.golden certify)"
+
+
+def test_a_run_of_the_certified_version_is_reused_and_one_of_another_is_not(tmp_path):
+    cfg = workbook.config_for("cpu-smoke")
+    version = f"r{provenance.RESULTS_VERSION}"
+    fake_run(tmp_path / "same", cfg, version)
+    fake_run(tmp_path / "older", cfg, f"r{provenance.RESULTS_VERSION - 1}")
+    fake_run(tmp_path / "edited", cfg, f"{version}+edited.0123456789abcdef")
+    assert workbook.reuse_action(tmp_path / "same", cfg, version, True) == "reuse"
+    assert workbook.reuse_action(tmp_path / "older", cfg, version, True) == "train"
+    assert workbook.reuse_action(tmp_path / "edited", cfg, version, True) == "train"
+
+
+def test_a_field_added_since_a_run_was_made_keeps_it_current(tmp_path):
+    """A run's config.json from before a field existed reads that field at its default."""
+    cfg = workbook.config_for("cpu-smoke")
+    run = fake_run(tmp_path / "run", cfg, f"r{provenance.RESULTS_VERSION}")
+    saved = workbook.files.read_json(run / "config.json")
+    del saved["eval"]["sources"]  # as if written before eval.sources existed
+    workbook.files.write_json(run / "config.json", saved)
+    assert workbook.reuse_action(run, cfg, f"r{provenance.RESULTS_VERSION}", True) == "reuse"
+    saved["eval"]["gone"] = 1  # a field the code no longer has: another config
+    workbook.files.write_json(run / "config.json", saved)
+    assert workbook.reuse_action(run, cfg, f"r{provenance.RESULTS_VERSION}", True) == "train"
+
+
+def test_a_change_to_what_a_run_computes_changes_its_fingerprint(tmp_path, monkeypatch):
+    cfg_name = "baseline"
+    with golden.one_thread():
+        real = golden.variant_fingerprints_of([cfg_name], tmp_path / "real")[cfg_name]
+        init = model._init_weights
+
+        def slightly_other_init(module):
+            init(module)
+            if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                torch.nn.init.constant_(module.bias, 1e-2)
+
+        monkeypatch.setattr(model, "_init_weights", slightly_other_init)
+        changed = golden.variant_fingerprints_of([cfg_name], tmp_path / "changed")[cfg_name]
+    old = {"variants": {cfg_name: real}}
+    assert golden.differences({"variants": {cfg_name: changed}}, old, exact=True)
+    assert golden.differences({"variants": {cfg_name: changed}}, old, exact=False), "a tolerance must see it too"
+    assert not golden.differences({"variants": {cfg_name: real}}, old, exact=True)
+
+
+@pytest.fixture(scope="module")
+def current(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("golden")
+    return golden.fingerprints(tmp), tmp
+
+
+@pytest.mark.slow
+def test_every_fingerprint_is_the_recorded_one(current):
+    new, _ = current
+    old = golden.recorded()
+    exact = old.get("capability") == golden.capability()
+    changed = golden.differences(new, old, exact)
+    assert not changed, ("what the code computes changed under results version "
+                         f"{provenance.RESULTS_VERSION}: " + "; ".join(changed[:10]) +
+                         ". If meant, bump RESULTS_VERSION and run `make golden`.")
+
+
+@pytest.mark.slow
+def test_the_golden_runs_per_puzzle_results_are_the_committed_ones(current):
+    _, tmp = current
+    if golden.recorded().get("capability") != golden.capability():
+        pytest.skip(f"recorded on {golden.recorded().get('capability')}, this machine is {golden.capability()}: "
+                    "per-puzzle results are compared only on the same CPU kernels (the losses still are, to a tolerance)")
+    got = pd.read_parquet(tmp / "golden" / "eval.parquet")
+    want = pd.read_parquet(GOLDEN_RUN / "eval.parquet")
+    pd.testing.assert_frame_equal(got, want)
+    assert golden.rows(tmp / "golden" / "metrics.jsonl") == golden.rows(GOLDEN_RUN / "metrics.jsonl")
