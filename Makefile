@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PRESET ?= cpu-quick
 
-.PHONY: run test test-fast lab check-report bench index golden clean-outputs
+.PHONY: run test test-fast lab check-report bench index golden gpu-check clean-outputs
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_test_time.py
+	$(PY) benchmarks/bench_dropout.py
+
+# The first command on a GPU machine: gpu-paper at batch 4096, compiled, bf16, a few hundred steps, then the
+# sequel's model to 256 iterations; prints speed, MFU, memory and the bf16 gap, exits 1 on any failure.
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py
 
 index: $(STAMP)
 	$(PY) -m lib.cli index
@@ -50,12 +57,14 @@ index: $(STAMP)
 golden: $(STAMP)
 	$(PY) -m lib.golden certify
 
-# The claim checker (issue 9): every variant the claims need, at $(PRESET) with seeds 0-2, through the sweep runner
-# (finished runs are skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and
-# notebooks/10_findings.ipynb, which writes FINDINGS.md. WORKERS x THREADS should match the cores (2 x 1 here).
+# The claim checker: the runs the adaptive seed plan asks for at $(PRESET) (5 seeds per variant, up to 10 for a
+# claim its interval leaves undecided; lib/findings.py seed_plan), through the sweep runner (finished runs are
+# skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and notebooks/10_findings.ipynb,
+# which writes FINDINGS.md. WORKERS x THREADS should match the cores (2 x 1 here). MAX_RUNS=N: a slice.
 .PHONY: findings
 findings: WORKERS ?= 2
 findings: THREADS ?= 1
+findings: MAX_RUNS ?= 0
 findings: $(STAMP)
-	$(PY) -m lib.cli findings sweep --grid findings/$(PRESET)-grid.yaml --workers $(WORKERS) --threads $(THREADS) -o findings/$(PRESET).parquet
+	$(PY) -m lib.cli findings sweep --preset $(PRESET) --workers $(WORKERS) --threads $(THREADS) --max-runs $(MAX_RUNS) -o findings/$(PRESET).parquet
 	$(PY) -m lib.cli run notebooks/10_findings.ipynb -p preset $(PRESET)

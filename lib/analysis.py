@@ -28,6 +28,7 @@ from lib import plots  # noqa: F401  (a headless backend outside notebooks, and 
 from lib import puzzles as puzzles_lib
 from lib.config import bucket_order
 from lib.evaluate import load_model, load_run
+from lib.model import amp_dtype_for, autocast
 from lib.train import eval_subset
 from lib.workbook import progress_default
 
@@ -56,8 +57,10 @@ class Trace:
 
 @torch.no_grad()
 def trace(model, puzzles: np.ndarray, answers: np.ndarray | None, iterations: int, batch_size: int = 256,
-          meta: pd.DataFrame | None = None, trained_iterations: int | None = None, progress: bool = False) -> Trace:
-    """Run `iterations` steps of `model` on (B, C) puzzles once, keeping each iteration's predictions."""
+          meta: pd.DataFrame | None = None, trained_iterations: int | None = None, progress: bool = False,
+          amp_dtype: torch.dtype | None = None) -> Trace:
+    """Run `iterations` steps of `model` on (B, C) puzzles once, keeping each iteration's predictions, in the
+    autocast dtype the run was evaluated in (lib.model.amp_dtype_for), so they equal its reported evaluation."""
     puzzles = np.asarray(puzzles, np.uint8).reshape(len(puzzles), -1)
     answers = np.zeros_like(puzzles) if answers is None else np.asarray(answers, np.uint8).reshape(puzzles.shape)
     if iterations <= 0:
@@ -69,12 +72,13 @@ def trace(model, puzzles: np.ndarray, answers: np.ndarray | None, iterations: in
     confs = np.zeros(preds.shape, np.float16)
     try:
         for start in tqdm(range(0, len(puzzles), batch_size), desc="trace", disable=not progress, leave=False):
-            state = model.init_state(torch.from_numpy(puzzles[start:start + batch_size]).to(device).long())
-            for i in range(iterations):
-                state, logits = model.step(state, i)
-                conf, digit = logits.float().softmax(-1).max(-1)
-                preds[start:start + len(conf), i] = (digit + 1).cpu().numpy()
-                confs[start:start + len(conf), i] = conf.cpu().numpy()
+            with autocast(device, amp_dtype):
+                state = model.init_state(torch.from_numpy(puzzles[start:start + batch_size]).to(device).long())
+                for i in range(iterations):
+                    state, logits = model.step(state, i)
+                    conf, digit = logits.float().softmax(-1).max(-1)
+                    preds[start:start + len(conf), i] = (digit + 1).cpu().numpy()
+                    confs[start:start + len(conf), i] = conf.cpu().numpy()
     finally:
         model.train(was_training)
     if meta is None:
@@ -104,9 +108,12 @@ def trace_run(run_dir: str | Path, iterations: int | None = None, checkpoint: st
     The `last` checkpoint is the model eval.parquet was scored with."""
     run = load_run(run_dir)
     puzzles, answers, meta = run_puzzles(run)
-    trained = run.run_config.model.iterations
-    model = load_model(run_dir, checkpoint)
-    return trace(model, puzzles, answers, iterations or 4 * trained, batch_size, meta, trained, progress)
+    cfg = run.run_config
+    device = "cuda" if torch.cuda.is_available() and cfg.train.device != "cpu" else "cpu"
+    model = load_model(run_dir, checkpoint, device=device)
+    amp = amp_dtype_for(cfg.train.dtype, torch.device(device))
+    return trace(model, puzzles, answers, iterations or 4 * cfg.model.iterations, batch_size, meta,
+                 cfg.model.iterations, progress, amp)
 
 
 # --- per cell and per iteration ---------------------------------------------------------------------
@@ -140,7 +147,8 @@ def _conflict_counts(predictions: np.ndarray, chunk: int = 256) -> np.ndarray:
 
 
 def _solved(tr: Trace) -> np.ndarray:
-    return (tr.predictions == tr.answers[:, None, :].astype(np.int8)).all(-1)  # (B, T)
+    """(B, T): every blank right, the givens copied (as lib.evaluate scores)."""
+    return (_shown(tr) == tr.answers[:, None, :].astype(np.int8)).all(-1)
 
 
 def _cell_acc(tr: Trace) -> np.ndarray:

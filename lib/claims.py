@@ -4,11 +4,16 @@ findings check (lib/findings.py computes every verdict from runs; none is typed 
     Claim("gelu", a=Side("gelu"), b=B, direction="≈", margin=1.0,
           text="GELU ≈ ReLU", section="Experiment: GELU Activation", log_figure="GELU 83.2% vs ReLU 83.6%")
 
-`notes` are keyed by preset: what a preset's scale cannot test as the log meant it ("*" for every preset).
+`notes` are keyed by preset ("*" for every preset): what a preset's scale tests, as text or computed from the
+preset's config; `untestable` names a preset where a knob cannot be carried at all (the claim then reads "not
+testable here" with the reason, never a verdict). A side at `iterations_x` x its trained count is scored that far
+at test time (the sequel's claims: at a stated multiple, where the log saw a collapse or a climb).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from lib.presets import PRESETS
 
 DIRECTIONS = (">", "<", "≈", "≥", "≤")
 
@@ -37,7 +42,11 @@ class Claim:
     text: str = ""  # what the log says, as the claim to test: "A > B"
     section: str = ""  # the log's section heading
     log_figure: str = ""  # the log's numbers, as the log states them
-    notes: dict = field(default_factory=dict)  # preset (or "*") -> why that scale cannot test it as the log meant
+    log_effect: float | None = None  # the log's A - B in percentage points (None: the log has no number)
+    # preset (or "*") -> a note on what that scale tests: text, or a function of the preset's baseline config
+    notes: dict = field(default_factory=dict)
+    # preset (or "*") -> why that scale cannot test the claim at all ("not testable here", never a verdict)
+    untestable: dict = field(default_factory=dict)
     beyond_log: bool = False
 
     def __post_init__(self):
@@ -46,111 +55,134 @@ class Claim:
         if self.margin < 0:
             raise ValueError(f"claim {self.name}: margin must not be negative, got {self.margin}")
 
-    def note(self, preset: str) -> str:
-        return "; ".join(filter(None, [self.notes.get("*", ""), self.notes.get(preset, "")]))
+    def note(self, preset: str, cfg=None) -> str:
+        texts = [self.notes.get("*", ""), self.notes.get(preset, "")]
+        return "; ".join(filter(None, (t(cfg) if callable(t) else t for t in texts if t and (cfg or not callable(t)))))
+
+    def why_untestable(self, preset: str) -> str:
+        return self.untestable.get(preset, self.untestable.get("*", ""))
 
 
 B = Side("baseline")
 ORIGINAL = Side("original")  # the log's first model, the base of its early ablations
 CLAIMS: list[Claim] = [
-    Claim("iteration", a=ORIGINAL, b=Side("no-iteration"), direction=">",
-          text="iteration is needed: 1 iteration fails",
-          section="Ablation: No Iteration",
+    # --- the log ------------------------------------------------------------------------------------------
+    Claim("iteration", a=ORIGINAL, b=Side("no-iteration"), direction=">", log_effect=64.3,
+          text="iteration is needed: 1 iteration fails", section="Ablation: No Iteration",
           log_figure="1 iteration: 0/1000 solved (64.3% cells) vs 16 iterations: 643/1000"),
-    Claim("intermediate-supervision", a=ORIGINAL, b=Side("final-only-loss"), direction=">",
-          text="intermediate supervision beats a final-only loss",
-          section="Ablation: No Intermediate Supervision",
+    Claim("intermediate-supervision", a=ORIGINAL, b=Side("final-only-loss"), direction=">", log_effect=21.5,
+          text="intermediate supervision beats a final-only loss", section="Ablation: No Intermediate Supervision",
           log_figure="final-only 428/1000 vs all iterations 643/1000"),
-    Claim("weight-sharing", a=ORIGINAL, b=Side("unrolled"), direction=">",
+    Claim("weight-sharing", a=ORIGINAL, b=Side("unrolled"), direction=">", log_effect=6.2,
           text="weight sharing beats unrolled at 16x the parameters",
-          section="Experiment: Unrolled (16 Separate Transformers)",
-          log_figure="unrolled 581/1000 vs shared 643/1000",
-          notes={"cpu-quick": "cpu-quick trains 8 iterations, so unrolled has 8x the parameters, not 16x"}),
-    Claim("phases-2x2", a=ORIGINAL, b=Side("middle1"), direction=">",
-          text="4 shared layers beat 2 phase blocks of 2 layers",
-          section="Experiment: 2 Transformers × 2 Layers (Middle1)",
+          section="Experiment: Unrolled (16 Separate Transformers)", log_figure="unrolled 581/1000 vs shared 643/1000",
+          notes={"*": lambda cfg: f"{cfg.model.iterations} iterations here: unrolled has {cfg.model.iterations}x the "
+                                  "parameters" if cfg.model.iterations != 16 else ""}),
+    Claim("phases-2x2", a=ORIGINAL, b=Side("middle1"), direction=">", log_effect=48.1,
+          text="4 shared layers beat 2 phase blocks of 2 layers", section="Experiment: 2 Transformers × 2 Layers (Middle1)",
           log_figure="middle1 162/1000 vs shared 643/1000"),
-    Claim("phases-4x1", a=ORIGINAL, b=Side("middle2"), direction=">",
-          text="4 shared layers beat 4 phase blocks of 1 layer",
-          section="Experiment: 4 Transformers × 1 Layer (Middle2)",
+    Claim("phases-4x1", a=ORIGINAL, b=Side("middle2"), direction=">", log_effect=64.3,
+          text="4 shared layers beat 4 phase blocks of 1 layer", section="Experiment: 4 Transformers × 1 Layer (Middle2)",
           log_figure="middle2 0/1000 vs shared 643/1000"),
-    Claim("recurrence", a=Side("recur-add"), b=ORIGINAL, direction=">",
-          text="adding h_prev (recurrence) beats no recurrence",
-          section="Experiment: Hidden State Recurrence",
-          log_figure="recur_add 2265/2500 vs none 1994/2500 (+13.6%)"),
-    Claim("encode-once", a=Side("no-x-after-init"), b=Side("recur-add"), direction="≥", margin=1.0,
+    Claim("recurrence", a=Side("recur-add"), b=Side("kaggle-reverse"), direction=">", log_effect=10.8,
+          text="adding h_prev (recurrence) beats no recurrence", section="Experiment: Hidden State Recurrence",
+          log_figure="recur_add 2265/2500 vs none 1994/2500 (+10.8pp)"),
+    Claim("encode-once", a=Side("no-x-after-init"), b=Side("recur-add"), direction="≥", margin=1.0, log_effect=-0.7,
           text="encoding the puzzle once is at least as good as feeding it every iteration",
           section="Experiment: No X After Init (TRM-style Input)",
-          log_figure="once 2248/2500 vs every iteration 2265/2500 (-0.7%)"),
-    Claim("reverse-vs-mixed", a=Side("curriculum-reverse"), b=Side("curriculum-mixed"), direction="≥", margin=1.0,
-          text="a reverse (hard to easy) curriculum is at least as good as mixed",
-          section="Experiment: Cosine LR + Mixed Sampling",
-          log_figure="reverse 84.0% vs mixed 83.8% (cosine)",
-          notes={"cpu-quick": "cpu-quick buckets by deduction depth on 6x6 grids, not by the log's 9x9 rating"}),
-    Claim("mixed-vs-regular", a=Side("curriculum-mixed"), b=Side("curriculum-regular"), direction=">",
-          text="mixed sampling beats a regular (easy to hard) curriculum",
-          section="Experiment: Cosine LR + Regular Curriculum",
-          log_figure="mixed 83.8% vs regular 80.6% (cosine)",
-          notes={"cpu-quick": "cpu-quick buckets by deduction depth on 6x6 grids, not by the log's 9x9 rating"}),
-    Claim("cosine", a=Side("sam"), b=Side("warmup-only"), direction=">",
-          text="warmup + cosine decay beats warmup only",
-          section="Experiment: Cosine LR Decay (NEW SOTA)",
+          log_figure="once 2248/2500 vs every iteration 2265/2500 (-0.7pp)"),
+    Claim("mixed-vs-easy", a=Side("kaggle-mixed"), b=Side("curriculum-easy-only"), direction=">", log_effect=48.7,
+          text="training on every difficulty beats training on the easiest only", section="Experiment: Mixed Difficulty Training",
+          log_figure="mixed vs easy-only, average over difficulties 1.x-5.x: about +49pp"),
+    Claim("reverse-vs-mixed", a=Side("sam"), b=Side("curriculum-mixed"), direction="≥", margin=1.0, log_effect=0.2,
+          text="a reverse (hard to easy) curriculum is at least as good as mixed", section="Experiment: Cosine LR + Mixed Sampling",
+          log_figure="reverse 84.0% vs mixed 83.8% (cosine, SAM)"),
+    Claim("mixed-vs-regular", a=Side("curriculum-mixed"), b=Side("curriculum-regular"), direction=">", log_effect=3.2,
+          text="mixed sampling beats a regular (easy to hard) curriculum", section="Experiment: Cosine LR + Regular Curriculum",
+          log_figure="mixed 83.8% vs regular 80.6% (cosine, SAM)"),
+    Claim("cosine", a=Side("sam"), b=Side("warmup-only"), direction=">", log_effect=5.5,
+          text="warmup + cosine decay beats warmup only", section="Experiment: Cosine LR Decay (NEW SOTA)",
           log_figure="cosine 84.0% vs warmup only 78.5% (+5.5pp), both with SAM"),
-    Claim("sam", a=Side("sam"), b=B, direction="≈", margin=1.0,
-          text="SAM is redundant under cosine",
-          section="Experiment: Cosine LR Without SAM (NEW RECOMMENDED BASELINE)",
+    Claim("sam", a=Side("sam"), b=B, direction="≈", margin=1.0, log_effect=0.4,
+          text="SAM is redundant under cosine", section="Experiment: Cosine LR Without SAM (NEW RECOMMENDED BASELINE)",
           log_figure="SAM 84.0% vs AdamW 83.6% (+0.4pp)"),
-    Claim("weight-decay", a=B, b=Side("wd-1.0"), direction=">",
-          text="weight decay 1.0 is harmful",
-          section="Experiment: High Weight Decay (nano-trm style)",
+    Claim("weight-decay", a=B, b=Side("wd-1.0"), direction=">", log_effect=13.5,
+          text="weight decay 1.0 is harmful", section="Experiment: High Weight Decay (nano-trm style)",
           log_figure="wd 0.01 83.6% vs wd 1.0 70.1% (+13.5pp)",
-          notes={"cpu-quick": "AdamW shrinks a weight by exp(-wd x the lr summed over steps): e^-0.76 over cpu-quick's 1,500 steps against e^-53 over the log's 70K, so at CPU scale wd 1.0 is a far weaker dose"}),
-    Claim("ema", a=Side("ema", weights="ema"), b=Side("ema", weights="live"), direction="≈", margin=1.0,
-          text="EMA weights are neutral (EMA vs live weights of one run)",
-          section="Experiment: EMA on Cosine LR (Retest)",
-          log_figure="EMA 83.6% vs live 83.6% (0pp)",
-          notes={"cpu-quick": "the EMA starts from the initial weights, which still weigh 0.999^1500 = 22% in it after cpu-quick's 1,500 steps (0.999^70000 = 4e-31 over the log's 70K): the preset does not scale the decay, so at CPU scale this tests an EMA that has not forgotten its start; keeping the log's horizon-to-run ratio would take decay 0.953 (not run)"}),
-    Claim("mlp-mixer", a=Side("mlp-mixer"), b=Side("extreme-bs512"), direction="≈", margin=3.0,
-          text="the MLP-Mixer is within a few points of attention",
-          section="Experiment: MLP-Mixer (Architecture Swap)",
-          log_figure="mixer 71.9% vs attention 71.4% (+0.5pp)",
-          notes={"cpu-quick": "the log's SAM / batch-512 base keeps its ratio to the recipe: batch 8 at cpu-quick"}),
-    Claim("gelu", a=Side("gelu"), b=B, direction="≈", margin=1.0,
-          text="GELU ≈ ReLU",
-          section="Experiment: GELU Activation",
-          log_figure="GELU 83.2% vs ReLU 83.6% (-0.4pp)"),
-    Claim("relu2", a=B, b=Side("relu2"), direction=">",
-          text="ReLU beats ReLU²",
-          section="Experiment: ReLU Squared Activation",
-          log_figure="ReLU 83.6% vs ReLU² 81.9% (+1.7pp)"),
-    Claim("sinusoidal", a=ORIGINAL, b=Side("pos-sinusoidal"), direction=">",
-          text="1D sinusoidal positions fail",
-          section="Experiment: Sinusoidal Positional Encoding",
+          notes={"*": lambda cfg: f"both decays carried at the log's dose: wd {cfg.optim.weight_decay:.3g} and "
+                                  f"{100 * cfg.optim.weight_decay:.3g} here keep exp(-wd x the lr summed over the run) "
+                                  "as the recipe's 0.01 and 1.0" if cfg.data.grid_size != 9 else ""}),
+    Claim("ema", a=Side("ema", weights="ema"), b=Side("ema", weights="live"), direction="≈", margin=1.0, log_effect=0.0,
+          text="EMA weights are neutral (EMA vs live weights of one run)", section="Experiment: EMA on Cosine LR (Retest)",
+          log_figure="EMA 83.6% vs live 83.6% (0pp)"),
+    Claim("mlp-mixer", a=Side("mlp-mixer"), b=Side("extreme-bs512"), direction="≈", margin=3.0, log_effect=0.5,
+          text="the MLP-Mixer is within a few points of attention", section="Experiment: MLP-Mixer (Architecture Swap)",
+          log_figure="mixer 71.9% vs attention 71.4% (+0.5pp)"),
+    Claim("gelu", a=Side("gelu"), b=B, direction="≈", margin=1.0, log_effect=-0.4,
+          text="GELU ≈ ReLU", section="Experiment: GELU Activation", log_figure="GELU 83.2% vs ReLU 83.6% (-0.4pp)"),
+    Claim("relu2", a=B, b=Side("relu2"), direction=">", log_effect=1.7,
+          text="ReLU beats ReLU²", section="Experiment: ReLU Squared Activation", log_figure="ReLU 83.6% vs ReLU² 81.9% (+1.7pp)"),
+    Claim("sinusoidal", a=ORIGINAL, b=Side("pos-sinusoidal"), direction=">", log_effect=64.3,
+          text="sinusoidal row/column/box positions fail", section="Experiment: Sinusoidal Positional Encoding",
           log_figure="sinusoidal 0/1000 (summary table) vs 643/1000"),
-    Claim("rope-vs-rcb", a=B, b=Side("pos-rcb"), direction="≈", margin=1.0,
-          text="2D RoPE ≈ row/column/box embeddings",
-          section="Key Insights (6): positional encoding",
-          log_figure="2D RoPE -0.3pp vs row/col/box"),
-    Claim("scale-down", a=Side("extreme-bs512"), b=Side("scale-down"), direction=">",
-          text="the 100K model is far worse",
-          section="Experiment: Scale DOWN",
-          log_figure="100K params 8.3% vs 800K 71.4%",
-          notes={"cpu-quick": "scale-down halves width, depth and heads as the log did (about 8x fewer parameters), from cpu-quick's ~113K rather than 800K; batch 8 at cpu-quick (the log's 512, kept in ratio)"}),
+    Claim("rope-vs-rcb", a=Side("pos-rope2d"), b=Side("steps-50k"), direction="≈", margin=1.0, log_effect=-0.3,
+          text="2D RoPE ≈ row/column/box embeddings", section="Key Insights (6): positional encoding",
+          log_figure="2D RoPE 82.5% vs row/col/box 82.8% at 50K steps (-0.3pp)"),
+    Claim("scale-down", a=Side("extreme-bs512"), b=Side("scale-down"), direction=">", log_effect=63.1,
+          text="the 100K model is far worse", section="Experiment: Scale DOWN", log_figure="100K params 8.3% vs 800K 71.4%"),
     Claim("test-time-iterations", a=Side("baseline", iterations_x=2), b=B, direction="≤", margin=1.0,
-          text="more iterations at test time do not help",
-          section="Experiment: Hidden State Recurrence (failure analysis)",
+          text="more iterations at test time do not help", section="Experiment: Hidden State Recurrence (failure analysis)",
           log_figure="failed puzzles peak at iteration 4, then get worse"),
-    Claim("plateau", a=Side("curriculum-plateau"), b=Side("curriculum-reverse"), direction=">",
+
+    # --- beyond the log ---------------------------------------------------------------------------------------
+    Claim("plateau", a=Side("curriculum-plateau"), b=B, direction=">",
           text="a plateau-gated curriculum with LR restarts beats fixed phases",
-          section="plateau-aligned-lr-curriculum.md (another task; not in the log)",
-          log_figure="not measured on Sudoku",
+          section="plateau-aligned-lr-curriculum.md (another task; not in the log)", log_figure="not measured on Sudoku",
           beyond_log=True),
     Claim("augment", a=Side("augment"), b=B, direction=">",
-          text="symmetry augmentation beats none",
-          section="Experiment: MLP-Mixer (TRM's edge: augmentation?)",
-          log_figure="not measured: the log never augmented",
-          beyond_log=True),
+          text="symmetry augmentation beats none", section="Experiment: MLP-Mixer (TRM's edge: augmentation?)",
+          log_figure="not measured: the log never augmented", beyond_log=True),
 ]
+
+# The sequel (iters/EXPERIMENTS_ITERS.md): the conditions under which more test-time iterations keep helping.
+# Judged on cpu-iters (the sequel's recipe at CPU scale), each at the multiple of the trained count the sequel
+# reports.
+SEQUEL_CLAIMS: list[Claim] = [
+    Claim("lr-band-high", a=Side("iters-lr2e3", iterations_x=8), b=Side("iters-lr3e3", iterations_x=8), direction=">",
+          log_effect=85.4, text="lr 2e-3 scales where 3e-3 collapses (8x the trained count)",
+          section="iters: Learning rate", log_figure="at 128 iterations: lr 2e-3 95.3% vs 3e-3 7.1%"),
+    Claim("lr-band-low", a=Side("iters-lr2e3", iterations_x=64), b=Side("iters-lr1e3", iterations_x=64), direction=">",
+          log_effect=78.1, text="lr 2e-3 keeps climbing where 1e-3 falls back (64x)",
+          section="iters: Learning rate", log_figure="at 1024: lr 2e-3 98.9% vs 1e-3 20.8%"),
+    Claim("batch-2048-vs-1024", a=Side("iters-bs2048", iterations_x=16), b=Side("iters-bs1024", iterations_x=16),
+          direction=">", log_effect=41.8, text="batch 2048 scales where 1024 collapses (16x)", section="iters: Batch size",
+          log_figure="at 256: batch 2048 96.6% vs 1024 54.8%"),
+    Claim("batch-2048-vs-4096", a=Side("iters-bs2048", iterations_x=4), b=Side("pos-rope2d", iterations_x=4),
+          direction=">", log_effect=71.6, text="batch 2048 scales where 4096 collapses (4x)", section="iters: Batch size",
+          log_figure="at 64: batch 2048 92.4% vs 4096 20.8%"),
+    Claim("small-model", a=Side("iters-bs2048", iterations_x=8), b=Side("iters-d192", iterations_x=8), direction=">",
+          log_effect=66.7, text="the d128 model scales where d192 collapses (8x)", section="iters: Model size",
+          log_figure="at 128: d128 94.9% vs d192 28.2%"),
+    Claim("full-annealing", a=Side("iters-bs2048", iterations_x=8), b=Side("iters-100k", iterations_x=8), direction=">",
+          log_effect=85.7, text="a fully annealed 50K run scales where a stretched 100K one collapses (8x)",
+          section="iters: Longer training", log_figure="at 128: 50K 94.9% vs 100K 9.2%"),
+    Claim("train-16-vs-32", a=Side("iters-bs2048", iterations_x=16), b=Side("iters-32-curriculum", iterations_x=8),
+          direction=">", log_effect=35.0, text="training at 16 iterations scales further than at 32 (both at 256)",
+          section="iters: 32 training iterations", log_figure="at 256: 16-iteration 96.6% vs 32-iteration 61.6%"),
+    Claim("no-fixed-point-loss", a=Side("iters-bs2048", iterations_x=32), b=Side("iters-fp-weight", iterations_x=32),
+          direction=">", log_effect=26.0, text="no explicit fixed-point loss scales further (32x)",
+          section="iters: Fixed-point losses", log_figure="at 512: 97.5% vs 2x-CE-on-held-cells 71.5%"),
+    Claim("curriculum-vs-mixed-scaling", a=Side("iters-bs2048", iterations_x=64), b=Side("iters-mixed", iterations_x=64),
+          direction="≥", margin=1.0, log_effect=0.8, text="the curriculum scales at least as far as mixed sampling (64x)",
+          section="iters: Curriculum", log_figure="at 1024: curriculum 98.1% vs mixed 97.3%"),
+
+]
+
+
+def claims_for(preset: str) -> list[Claim]:
+    """The claims a preset's findings judge: the sequel's on the presets of its recipe, the log's elsewhere."""
+    sequel = preset == "gpu-iters" or PRESETS[preset].recipe == "gpu-iters"
+    return SEQUEL_CLAIMS if sequel else CLAIMS
 
 
 def claim_variants(claims: list[Claim] = CLAIMS) -> list[str]:

@@ -4,12 +4,18 @@ A run is `preset` (lib/presets.py) + `variant` (lib/variants.py) + `--set key=va
 order. Unknown keys, unknown choices and non-positive counts are errors that name the field.
 
 Every field declares beside it how a variant's 9x9 value carries to a scaled-down preset (`scale`):
-    ratio   keeps its ratio to the recipe: value x preset / recipe (iterations, batch, steps, lr, heads)
-    depth   layers as a whole-number fraction of the preset's depth (middle1's 2 x 2 becomes 2 x half)
-    width   widths in ratio to the preset's d_model or d_ff, rounded to what the heads need
-    preset  the preset's own value (the log's 9x9 rating thresholds mean nothing on a small grid)
-    copy    the same number at every scale (a choice, a rate, a probability)
-A test checks that every field declares one, so no knob can silently fail to scale.
+    ratio    keeps its ratio to the recipe: value x preset / recipe (iterations, batch, steps, lr, heads)
+    depth    layers as a whole-number fraction of the preset's depth (middle1's 2 x 2 becomes 2 x half)
+    width    widths in ratio to the preset's d_model or d_ff, rounded to what the heads need
+    preset   the preset's own value (the log's 9x9 rating thresholds mean nothing on a small grid)
+    horizon  an average's horizon keeps its share of the run: (1 - decay) x recipe steps / preset steps
+             (EMA 0.999 over 70K steps is 0.953 over 1,500)
+    dose     weight decay keeps its dose, wd x the lr summed over the run: AdamW shrinks a weight by
+             exp(-wd x sum(lr)), e^-0.53 for the recipe's 0.01 over 70K steps at every scale
+    rope     2D RoPE's base keeps the angle its slowest frequency turns across the grid
+    copy     the same number at every scale (a choice, a rate, a probability, a fraction of the run)
+The preset's own horizon and dose fields are carried from the recipe the same way. A test checks that every
+field declares one, so no knob can silently fail to scale.
 """
 from __future__ import annotations
 
@@ -34,10 +40,10 @@ class ConfigError(ValueError):
 # Each choice field lists its valid values; the model and loop dispatch on these names.
 CHOICES = {
     "data.bucket_by": ["rating", "deduction_depth", "guesses_full"],
-    "model.block": ["attention", "mixer"],
-    "model.input": ["encode_once", "concat", "proj_add", "proj_concat"],
+    "model.block": ["attention", "mixer", "trm"],
+    "model.input": ["encode_once", "concat", "proj_add", "proj_concat", "embed"],
     "model.recurrence": ["add", "none", "concat", "gated", "mem"],
-    "model.pos": ["rope2d", "rcb", "sinusoidal", "none"],
+    "model.pos": ["rcb", "rope2d", "sinusoidal", "learned", "none"],
     "model.pos_every_iter": [True, False],
     "model.feed_preds": [True, False],
     "model.h_init": ["learned", "random"],
@@ -45,11 +51,17 @@ CHOICES = {
     "model.sharing": ["shared", "phased", "unrolled", "nested"],
     "model.activation": ["relu", "gelu", "relu2"],
     "model.loss": ["all", "final"],
-    "optim.name": ["adamw", "sam"],
+    "model.loss_cells": ["blanks", "all"],
+    "model.fixed_point": ["none", "weight", "gradmask", "l2", "copy"],
+    "model.init": ["encoder", "torch", "small"],
+    "model.head_norm": [True, False],
+    "model.head_bias": [True, False],
+    "optim.name": ["adamw", "sam", "muon"],
     "optim.decay": ["all", "matrices"],
     "schedule.kind": ["cosine", "warmup", "constant", "stage_restarts"],
     "curriculum.kind": ["mixed", "reverse", "regular", "hard_only", "easy_only", "plateau"],
     "train.dtype": ["auto", "float32", "bfloat16"],
+    "train.compile": ["auto", "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
 }
 
 
@@ -61,7 +73,7 @@ def knob(default, scale: str = "copy", like: str = ""):
     return field(default=default, metadata=meta)
 
 
-SCALES = ("ratio", "depth", "width", "preset", "copy")
+SCALES = ("ratio", "depth", "width", "preset", "horizon", "dose", "rope", "copy")
 
 
 @dataclass
@@ -75,6 +87,8 @@ class DataConfig:
     min_clues: int = knob(0)  # generated: stop removing clues at this count (0 = minimal puzzles)
     hard_fraction: float = knob(0.0)  # generated: share of the pool made harder by hill climbing
     augment: bool = knob(False)  # random validity-preserving symmetry per training sample (the log never augmented)
+    # the scripts' buckets stop at rating 1000 (51-1000), so a rating above it never trains; 0 = no cap
+    train_max: int = knob(1000, "preset")
     seed: int = knob(0)
 
 
@@ -85,12 +99,13 @@ class ModelConfig:
     n_heads: int = knob(4, "ratio")
     d_ff: int = knob(512, "width", like="d_ff")
     activation: str = knob("relu")
-    dropout: float = knob(0.0)
+    dropout: float = knob(0.1)  # nn.TransformerEncoderLayer's default, as every script left it
     iterations: int = knob(16, "ratio")  # recurrent steps in training
     block: str = knob("attention")  # attention or MLP-Mixer layers
     input: str = knob("encode_once")  # how the puzzle enters: encoded once, or re-fed each iteration
     recurrence: str = knob("add")  # how h_prev enters the next iteration
-    pos: str = knob("rope2d")
+    pos: str = knob("rcb")
+    rope_base: float = knob(10.0, "rope")  # pos=rope2d: the scripts' base 10 (8 frequencies per axis at head_dim 32)
     pos_every_iter: bool = knob(True)  # add the positional term at every iteration, or only at init
     feed_preds: bool = knob(True)  # feed softmax(preds) back each iteration (the log: dropping them costs 27-62 puzzles)
     h_init: str = knob("learned")  # initial h: the encoded puzzle (learned) or a fixed random buffer (std 1; nested: h and z)
@@ -101,6 +116,12 @@ class ModelConfig:
     l_cycles: int = knob(6)  # sharing=nested
     token_mlp: int = knob(0, "width", like="d_model")  # block=mixer: hidden width of the token-mixing MLP (0 = d_ff)
     loss: str = knob("all")  # intermediate supervision at every iteration, or final only
+    loss_cells: str = knob("blanks")  # cross-entropy on the blank cells (the scripts), or on every cell
+    fixed_point: str = knob("none")  # the sequel's fixed-point loss terms (model.sequence_loss)
+    q_head: float = knob(0.0)  # > 0: a Q-head predicting "solved", its loss weight (the sequel's 0.5)
+    head_norm: bool = knob(False)  # a LayerNorm before the output head (none in the scripts)
+    head_bias: bool = knob(True)
+    init: str = knob("encoder")  # the scripts' init: PyTorch's, layers of nn.TransformerEncoder copies of one
     activation_checkpointing: bool = knob(False)  # recompute each iteration in backward
 
 
@@ -108,13 +129,14 @@ class ModelConfig:
 class OptimConfig:
     name: str = knob("adamw")
     lr: float = knob(1.5e-3, "ratio")
-    weight_decay: float = knob(0.01)
+    weight_decay: float = knob(0.01, "dose")
     decay: str = knob("all")  # which parameters decay: all (torch AdamW's default, as the log) or matrices only
     beta1: float = knob(0.9)
-    beta2: float = knob(0.999)
-    grad_clip: float = knob(1.0)  # 0 disables clipping
+    beta2: float = knob(0.95)
+    grad_clip: float = knob(0.0)  # 0 disables clipping (no script of the recipe's line clipped)
     sam_rho: float = knob(0.05)  # optim.name=sam
-    ema_decay: float = knob(0.0)  # 0 disables EMA; evaluation uses EMA weights when on
+    muon_lr: float = knob(0.02)  # optim.name=muon: Muon's lr on every matrix; optim.lr is AdamW's on the rest
+    ema_decay: float = knob(0.0, "horizon")  # 0 disables EMA; evaluation uses EMA weights when on
 
 
 @dataclass
@@ -129,15 +151,21 @@ class ScheduleConfig:
 class CurriculumConfig:
     kind: str = knob("reverse")
     # Phase thresholds on data.bucket_by. reverse: phase i trains on values >= thresholds[i];
-    # regular: on values <= thresholds[i]; the last phase always trains on everything.
-    thresholds: list[int] = knob([21, 6, 1], "preset")
+    # regular: on values <= thresholds[i]; the last phase always trains on everything. The recipe's
+    # 51, 11, 1 are what the scripts' "rating 21+, 6+, 1+" gates train on: they admit a rating bucket
+    # when its lower edge passes, so 21+ keeps only the 51-1000 bucket and 6+ only 11 and above.
+    thresholds: list[int] = knob([51, 11, 1], "preset")
     phase_fractions: list[float] = knob([0.2, 0.2, 0.2])  # of train.steps
     hard_min: int = knob(3)  # hard_only: train on values >= hard_min
     easy_max: int = knob(0)  # easy_only: train on values <= easy_max
-    # plateau: raise the gate when the loss stops improving, restarting the lr each stage
-    plateau_window: int = knob(50)
-    plateau_threshold: float = knob(0.005)
-    min_steps_per_stage: int = knob(200)
+    # plateau: raise the gate when the loss stops improving, restarting the lr each stage. As fractions of the
+    # run, from the plateau-aligned recipe's 50-step window, 0.5% threshold and 2-epoch guard in 50K steps;
+    # the window is at least plateau_min_window steps, so that batch noise cannot read as a plateau, and the
+    # threshold grows with it, so the rule asks for the same improvement rate per share of the run.
+    plateau_window: float = knob(0.001)  # of train.steps
+    plateau_min_window: int = knob(25)
+    plateau_threshold: float = knob(0.005)  # relative loss improvement per plateau_window of the run
+    min_steps_per_stage: float = knob(0.04)  # of train.steps: the guard before a stage may end
 
 
 @dataclass
@@ -147,7 +175,7 @@ class TrainConfig:
     grad_accum: int = knob(1)
     device: str = knob("auto")  # auto, cpu, cuda, cuda:1, ...
     dtype: str = knob("auto")  # auto = bf16 autocast on CUDA, fp32 on CPU
-    compile: bool = knob(False)
+    compile: str = knob("auto")  # torch.compile mode, "off", or auto: compile on CUDA, as the scripts ran
     threads: int = knob(0)  # torch CPU threads; 0 = leave torch's default
     seed: int = knob(0)
     log_every: int = knob(100)
@@ -212,8 +240,14 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+# Older spellings a choice field still reads: train.compile was a bool.
+ALIASES = {"train.compile": {True: "default", False: "off", "true": "default", "false": "off"}}
+
+
 def _coerce(key: str, value, typ):
     """Turn a value (maybe a CLI string) into the field's type, or raise naming the field."""
+    if key in ALIASES and isinstance(value, (bool, str)) and value in ALIASES[key]:
+        value = ALIASES[key][value]
     origin = typing.get_origin(typ)
     try:
         if origin is list:
@@ -285,16 +319,46 @@ def make_config(preset: str = "cpu-quick", variant: str = "baseline", overrides:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     if variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
-    cfg = RunConfig(preset=preset, variant=variant)
-    apply_overrides(cfg, PRESETS[preset].overrides)
+    cfg = preset_config(preset)
+    cfg.variant = variant
     reference = copy.deepcopy(cfg)  # the preset's own numbers, which scaled variants keep their ratio to
     for name in variant_chain(variant):
         apply_overrides(cfg, variant_overrides(name, cfg, reference))
+    apply_overrides(cfg, pins(preset))  # the preset's pins hold whatever the variant set (pinned_away says what)
     if cfg.model.iterations != reference.model.iterations and cfg.eval.iterations == reference.eval.iterations:
         cfg.eval.iterations = [cfg.model.iterations, 2 * cfg.model.iterations]
     apply_overrides(cfg, overrides or {})
-    validate(cfg)
+    validate(cfg, reference)
     return cfg
+
+
+def preset_config(preset: str) -> RunConfig:
+    """The defaults with a preset's overrides; on a relative preset the horizon, dose and rope fields it does
+    not set carry the recipe's values by their rule (the preset's weight decay keeps the recipe's dose)."""
+    cfg = RunConfig(preset=preset)
+    apply_overrides(cfg, PRESETS[preset].overrides)
+    if PRESETS[preset].relative:
+        recipe = flatten(preset_config(PRESETS[preset].recipe).to_dict())
+        carried = {k: recipe[k] for k, rule in scale_rules().items()
+                   if rule["scale"] in ("horizon", "dose", "rope") and k not in PRESETS[preset].overrides}
+        apply_overrides(cfg, _scaled(carried, cfg, recipe))
+    return apply_overrides(cfg, pins(preset))
+
+
+def pins(preset: str) -> dict:
+    """The preset's pinned values (lib/presets.py: Preset.pinned), as overrides."""
+    return {key: value for key, (value, _) in PRESETS[preset].pinned.items()}
+
+
+def pinned_away(preset: str, variant: str) -> dict:
+    """key -> value for what the variant (or a base) sets that the preset's pins hold instead: the part of
+    its script a run on this preset does not carry (Preset.pinned says why)."""
+    pinned, away = PRESETS[preset].pinned, {}
+    for name in variant_chain(variant):
+        for key, value in VARIANTS[name].overrides.items():
+            if key in pinned:
+                away[key] = value
+    return {k: v for k, v in away.items() if v != pinned[k][0]}
 
 
 def variant_chain(name: str) -> list[str]:
@@ -309,10 +373,15 @@ def variant_chain(name: str) -> list[str]:
 
 
 def variant_overrides(name: str, cfg: RunConfig, reference: RunConfig) -> dict:
-    """One variant's own overrides, resolved against the config so far and scaled to the preset."""
-    own = VARIANTS[name].overrides
-    overrides = copy.deepcopy(own(cfg) if callable(own) else own)
-    return _scaled(overrides, reference) if PRESETS[cfg.preset].relative else overrides
+    """One variant's own overrides, scaled to the preset, then what its `derived` returns for the config they
+    make (already on the preset's scale, so used as it is)."""
+    variant, preset = VARIANTS[name], PRESETS[cfg.preset]
+    overrides = copy.deepcopy(variant.overrides)
+    if preset.relative:
+        overrides = _scaled(overrides, reference, flatten(preset_config(preset.recipe).to_dict()))
+    if variant.derived is not None:
+        overrides.update(variant.derived(apply_overrides(copy.deepcopy(cfg), overrides)))
+    return overrides
 
 
 def config_twin(preset: str, variant: str, candidates=None) -> str:
@@ -337,12 +406,13 @@ def _bare_config(preset: str, variant: str) -> dict | None:
     return cfg
 
 
-def _scaled(overrides: dict, reference: RunConfig) -> dict:
-    """A variant's 9x9 overrides carried to a scaled-down preset by each field's declared scale rule."""
-    recipe = flatten(RunConfig().to_dict())
+def _scaled(overrides: dict, reference: RunConfig, recipe: dict) -> dict:
+    """A variant's 9x9 overrides carried to a scaled-down preset by each field's declared scale rule;
+    `recipe` is the flattened config of the 9x9 preset the preset scales (its Preset.recipe)."""
     preset = flatten(reference.to_dict())
     rules = scale_rules()
-    for key in [k for k in overrides if rules.get(k, {}).get("scale") == "ratio"]:
+    scale = lambda key: rules.get(key, {}).get("scale")
+    for key in [k for k in overrides if scale(k) == "ratio"]:
         value = preset[key] * overrides[key] / recipe[key]
         overrides[key] = value if isinstance(recipe[key], float) else max(min(1, overrides[key]), round(value))
     if "train.batch_size" in overrides:  # whole micro-batches
@@ -354,9 +424,40 @@ def _scaled(overrides: dict, reference: RunConfig) -> dict:
     widths = {k: r["like"] for k, r in rules.items() if r.get("scale") == "width"}
     if any(key in overrides for key in widths):
         _scale_widths(overrides, preset, recipe, widths)
-    for key in [k for k in overrides if rules.get(k, {}).get("scale") == "preset"]:
-        overrides[key] = sorted(preset[key])
+    for key in [k for k in overrides if scale(k) == "preset"]:
+        overrides[key] = sorted(preset[key]) if isinstance(preset[key], list) else preset[key]
+    for key in [k for k in overrides if scale(k) == "horizon" and overrides[k]]:
+        # the average forgets its start as fast relative to the run as the recipe's did
+        overrides[key] = max(0.5, 1 - (1 - overrides[key]) * recipe["train.steps"] / preset["train.steps"])
+    for key in [k for k in overrides if scale(k) == "dose"]:
+        overrides[key] = overrides[key] * lr_sum(recipe) / lr_sum(preset)
+    if "model.rope_base" in overrides:
+        head_dim = overrides.get("model.d_model", preset["model.d_model"]) // overrides.get("model.n_heads",
+                                                                                         preset["model.n_heads"])
+        overrides["model.rope_base"] = _rope_base(overrides["model.rope_base"], recipe, preset, head_dim)
     return overrides
+
+
+def lr_sum(flat: dict) -> float:
+    """The learning rate summed over a run's steps (a flattened config), for its schedule kind: what AdamW's
+    decoupled weight decay multiplies by (stage restarts counted as one cosine)."""
+    peak, steps, warmup = flat["optim.lr"], flat["train.steps"], flat["schedule.warmup_steps"]
+    kind, floor = flat["schedule.kind"], flat["schedule.lr_min_ratio"]
+    if kind == "constant":
+        return peak * steps
+    warm = peak * (warmup + 1) / 2
+    return warm + peak * (steps - warmup) * (1.0 if kind == "warmup" else (1 + floor) / 2)
+
+
+def _rope_base(base: float, recipe: dict, preset: dict, head_dim: int) -> float:
+    """The base at which RoPE's slowest frequency turns by the same angle across the preset's grid as it
+    does across the recipe's: base^(-(F-1)/F) x (n - 1) kept, F = head_dim / 4 frequencies per axis."""
+    f_r = (recipe["model.d_model"] // recipe["model.n_heads"]) // 4
+    f_p, n_r, n_p = head_dim // 4, recipe["data.grid_size"], preset["data.grid_size"]
+    if f_p <= 1 or f_r <= 1:
+        return base  # one frequency (1 rad per row) whatever the base
+    slowest = base ** (-(f_r - 1) / f_r) * (n_r - 1) / (n_p - 1)
+    return round(slowest ** (-f_p / (f_p - 1)), 3)
 
 
 def _scaled_depth(layers: int, preset_layers: int, recipe_layers: int) -> int:
@@ -379,16 +480,19 @@ def _scale_widths(overrides: dict, preset: dict, recipe: dict, widths: dict) -> 
         overrides["model.d_model"] = max(quantum, d)
 
 
-def validate(cfg: RunConfig) -> None:
+def validate(cfg: RunConfig, reference: RunConfig | None = None) -> None:
     """Every rule on a whole config: a bad value, or a combination that would silently do nothing,
-    fails here, at make_config, not when the model is built or the run starts."""
+    fails here, at make_config, not when the model is built or the run starts. `reference` is the preset's
+    own config: a field that differs from it where the config's other choices make the field inert is an
+    error naming it (a flag that does nothing is a bug)."""
     flat = flatten(cfg.to_dict())
     _check_choices(flat, "")
     _check_signs(flat, ["data.grid_size", "data.test_per_bucket", "optim.lr", "train.steps", "train.batch_size",
                         "train.grad_accum", "train.log_every", "train.eval_every", "train.checkpoint_every",
-                        "eval.batch_size"],
-                 ["data.train_size", "data.min_clues", "schedule.warmup_steps", "optim.weight_decay",
-                  "optim.grad_clip", "optim.ema_decay", "train.threads", "eval.max_puzzles"])
+                        "eval.batch_size", "curriculum.plateau_min_window"],
+                 ["data.train_size", "data.min_clues", "data.train_max", "schedule.warmup_steps", "optim.weight_decay",
+                  "optim.grad_clip", "optim.ema_decay", "optim.muon_lr", "model.q_head", "train.threads",
+                  "eval.max_puzzles"])
     validate_model(cfg.model)
     if cfg.data.grid_size not in SIZES:
         raise ConfigError(f"data.grid_size: {cfg.data.grid_size} is not supported; choose one of {SIZES}")
@@ -407,10 +511,49 @@ def validate(cfg: RunConfig) -> None:
     if cfg.train.carry and (cfg.train.grad_accum != 1 or cfg.model.sharing == "nested"):
         raise ConfigError("train.carry keeps one state per batch slot: it needs train.grad_accum=1 and a "
                           "non-nested model.sharing")
-    if cfg.optim.name != "sam" and cfg.optim.sam_rho != OptimConfig().sam_rho:
-        raise ConfigError("optim.sam_rho only matters with optim.name=sam")
+    if cfg.optim.name == "muon" and cfg.optim.decay != "all":
+        raise ConfigError("optim.name=muon decays only the 1-D parameters AdamW steps (as the log's scripts); "
+                          "optim.decay=matrices would change nothing")
     if not cfg.eval.iterations or min(cfg.eval.iterations) <= 0:
         raise ConfigError("eval.iterations needs at least one positive iteration count")
+    _check_inert(cfg, reference or RunConfig(preset=cfg.preset))
+
+
+# A field that does nothing while its condition holds: (field, condition, what makes it inert). A field there
+# that differs from the preset's own value is a silent no-op, and an error.
+INERT = [
+    ("model.n_heads", lambda c: c.model.block != "attention", "only model.block=attention has heads"),
+    ("model.rope_base", lambda c: c.model.pos != "rope2d", "only model.pos=rope2d has a base"),
+    ("model.h_cycles", lambda c: c.model.sharing != "nested", "only model.sharing=nested has cycles"),
+    ("model.l_cycles", lambda c: c.model.sharing != "nested", "only model.sharing=nested has cycles"),
+    ("model.n_phases", lambda c: c.model.sharing != "phased", "only model.sharing=phased has phases"),
+    ("model.activation", lambda c: c.model.block == "trm", "model.block=trm has SwiGLU MLPs"),
+    ("model.dropout", lambda c: c.model.block == "trm", "model.block=trm has no dropout (as TRM)"),
+    ("optim.sam_rho", lambda c: c.optim.name != "sam", "only optim.name=sam perturbs the weights"),
+    ("optim.muon_lr", lambda c: c.optim.name != "muon", "only optim.name=muon steps with Muon"),
+    ("optim.decay", lambda c: c.optim.weight_decay == 0, "optim.weight_decay is 0"),
+    ("schedule.stage_min_ratios", lambda c: c.schedule.kind != "stage_restarts",
+     "only schedule.kind=stage_restarts has stage floors"),
+    ("schedule.lr_min_ratio", lambda c: c.schedule.kind in ("warmup", "constant")
+     or (c.schedule.kind == "stage_restarts" and c.schedule.stage_min_ratios), "the schedule has no such floor"),
+    ("curriculum.thresholds", lambda c: c.curriculum.kind in ("mixed", "hard_only", "easy_only"),
+     "the curriculum has no phases"),
+    ("curriculum.phase_fractions", lambda c: c.curriculum.kind in ("mixed", "hard_only", "easy_only"),
+     "the curriculum has no phases"),
+    ("curriculum.hard_min", lambda c: c.curriculum.kind != "hard_only", "only curriculum.kind=hard_only reads it"),
+    ("curriculum.easy_max", lambda c: c.curriculum.kind != "easy_only", "only curriculum.kind=easy_only reads it"),
+    *((f"curriculum.{name}", lambda c: c.curriculum.kind != "plateau", "only curriculum.kind=plateau reads it")
+      for name in ("plateau_window", "plateau_min_window", "plateau_threshold", "min_steps_per_stage")),
+    ("data.min_clues", lambda c: c.data.source != "generated", "only a generated source has clues to remove"),
+    ("data.hard_fraction", lambda c: c.data.source != "generated", "only a generated source is hill-climbed"),
+]
+
+
+def _check_inert(cfg: RunConfig, reference: RunConfig) -> None:
+    mine, base = flatten(cfg.to_dict()), flatten(reference.to_dict())
+    for key, inert, why in INERT:
+        if inert(cfg) and mine[key] != base[key]:
+            raise ConfigError(f"{key}={mine[key]!r} does nothing here: {why}")
 
 
 def _validate_schedule(cfg: RunConfig) -> None:
@@ -436,7 +579,9 @@ def validate_model(m: ModelConfig) -> None:
     _check_signs(sizes, [k for k in sizes if k != "model.token_mlp"], ["model.token_mlp"])
     if not 0 <= m.dropout < 1:
         raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
-    if m.block == "attention" and m.d_model % m.n_heads:  # a mixer has no heads: n_heads is not used
+    if m.rope_base <= 1:
+        raise ConfigError(f"model.rope_base must be above 1, got {m.rope_base}")
+    if m.block == "attention" and m.d_model % m.n_heads:
         raise ConfigError(f"model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads})")
     if m.block == "attention" and m.pos == "rope2d" and (m.d_model // m.n_heads) % 4:
         raise ConfigError("model.pos=rope2d needs a head dimension divisible by 4 (rows and columns each rotate half)")
@@ -448,21 +593,20 @@ def validate_model(m: ModelConfig) -> None:
         raise ConfigError(f"model.sharing=nested carries its own two states; it needs model.recurrence=add, got {m.recurrence!r}")
     if m.sharing == "nested" and m.pred_update != "softmax":
         raise ConfigError("model.sharing=nested has no norm_residual prediction state; use model.pred_update=softmax")
-    if m.h_init == "random" and m.input == "encode_once" and m.sharing != "nested":
-        raise ConfigError("model.h_init=random replaces the encoded puzzle, so the puzzle must be re-fed every "
-                          "iteration: use model.input=concat, proj_add or proj_concat (or model.sharing=nested)")
-    if m.block == "mixer" and m.pos == "rope2d":
-        raise ConfigError("model.block=mixer has no attention for 2D RoPE to rotate; choose model.pos=rcb, "
-                          "sinusoidal or none (the token MLP already sees positions)")
+    if m.block != "attention" and m.pos == "rope2d":
+        raise ConfigError(f"model.block={m.block} has no attention for 2D RoPE to rotate; choose model.pos=rcb, "
+                          "sinusoidal, learned or none (the token MLP already sees positions)")
     if m.block == "attention" and m.token_mlp:
-        raise ConfigError("model.token_mlp sizes the mixer's token MLP; model.block=attention has none")
+        raise ConfigError("model.token_mlp sizes the token MLP of model.block=mixer or trm; attention has none")
     if not m.pos_every_iter and m.pos == "none":
         raise ConfigError("model.pos_every_iter=false with model.pos=none changes nothing: there are no positions")
     if m.pred_update == "norm_residual" and not m.feed_preds:
         raise ConfigError("model.pred_update=norm_residual never feeds predictions back; model.feed_preds=false "
                           "would change nothing")
-    if m.sharing not in ("phased",) and m.n_phases != ModelConfig().n_phases:
-        raise ConfigError("model.n_phases only matters with model.sharing=phased")
+    if m.input == "embed" and m.feed_preds:
+        raise ConfigError("model.input=embed (TRM's) feeds no predictions back: set model.feed_preds=false")
+    if m.h_init == "random" and m.input == "embed" and m.sharing != "nested":
+        raise ConfigError("model.h_init=random with model.input=embed is TRM's start: it needs model.sharing=nested")
 
 
 def _check_choices(flat: dict, prefix: str) -> None:

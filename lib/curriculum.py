@@ -7,6 +7,7 @@ Stages. A curriculum is a list of stages, each a filter on the train split's `da
 column; the last stage of every staged curriculum trains on everything:
   mixed      one stage, all puzzles
   hard_only  one stage, values >= hard_min
+  easy_only  one stage, values <= easy_max
   reverse    values >= thresholds[i] for phase_fractions[i] of train.steps, then all (hard -> easy)
   regular    values <= thresholds[i] for phase_fractions[i] of train.steps, then all (easy -> hard)
   plateau    the reverse gates, but a stage ends when the loss plateaus rather than at a fixed step
@@ -40,8 +41,11 @@ def planned_stage_end(cfg: RunConfig, stage: int, stage_start: int) -> int:
 
 # --- stages ----------------------------------------------------------------------------------------
 
+STAGED = ("reverse", "regular", "plateau")  # the curricula with phases; mixed, hard_only, easy_only have one
+
+
 def n_stages(cfg: RunConfig) -> int:
-    return len(cfg.curriculum.thresholds) + 1 if cfg.curriculum.kind in ("reverse", "regular", "plateau") else 1
+    return len(cfg.curriculum.thresholds) + 1 if cfg.curriculum.kind in STAGED else 1
 
 
 def stage_rule(cfg: RunConfig, stage: int) -> tuple[str, int | None]:
@@ -49,9 +53,15 @@ def stage_rule(cfg: RunConfig, stage: int) -> tuple[str, int | None]:
     cur = cfg.curriculum
     if cur.kind == "hard_only":
         return (">=", cur.hard_min)
-    if cur.kind == "mixed" or stage >= len(cur.thresholds):
+    if cur.kind == "easy_only":
+        return ("<=", cur.easy_max)
+    if cur.kind == "mixed" or (cur.kind in STAGED and stage >= len(cur.thresholds)):
         return ("all", None)
-    return ("<=" if cur.kind == "regular" else ">=", cur.thresholds[stage])
+    if cur.kind == "regular":
+        return ("<=", cur.thresholds[stage])
+    if cur.kind in ("reverse", "plateau"):
+        return (">=", cur.thresholds[stage])
+    raise ValueError(f"curriculum.kind: unknown curriculum {cur.kind!r}")
 
 
 def stage_pools(cfg: RunConfig, values: np.ndarray) -> list[np.ndarray]:
@@ -141,17 +151,26 @@ class Curriculum:
         return state
 
     def _plateau_update(self, state: CurriculumState, nxt: int, loss: float) -> CurriculumState:
-        cur = self.cfg.curriculum
-        window = cur.plateau_window
+        window, threshold, guard = plateau_rule(self.cfg)
         losses = (state.losses + [float(loss)])[-2 * window:]
         state = CurriculumState(state.stage, state.stage_start, losses)
-        if state.stage == self.n_stages - 1 or nxt - state.stage_start < cur.min_steps_per_stage:
+        if state.stage == self.n_stages - 1 or nxt - state.stage_start < guard:
             return state
-        if plateaued(losses, window, cur.plateau_threshold):
+        if plateaued(losses, window, threshold):
             stage = self._nonempty_from(state.stage + 1)
             log.info("curriculum: loss plateaued at step %d; raising to %s", nxt, self.describe(stage))
             return CurriculumState(stage=stage, stage_start=nxt)
         return state
+
+
+def plateau_rule(cfg: RunConfig) -> tuple[int, float, int]:
+    """(window in steps, relative-improvement threshold over it, guard in steps) of the plateau gate: the
+    config's shares of the run, the window no shorter than plateau_min_window, and the threshold scaled with
+    the window so that the gate asks for the same improvement per share of the run at any window."""
+    cur, steps = cfg.curriculum, cfg.train.steps
+    nominal = cur.plateau_window * steps
+    window = max(cur.plateau_min_window, round(nominal))
+    return window, cur.plateau_threshold * window / max(nominal, 1e-9), round(cur.min_steps_per_stage * steps)
 
 
 def plateaued(losses: list[float], window: int, threshold: float) -> bool:

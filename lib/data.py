@@ -562,6 +562,7 @@ def _source_id(cfg: DataConfig) -> dict:
 
 def _splits_key(cfg: DataConfig) -> str:
     return _digest({"source": _source_id(cfg), "grid_size": cfg.grid_size, "train_size": cfg.train_size,
+                    "train_max": cfg.train_max,
                     "test_per_bucket": cfg.test_per_bucket, "bucket_by": cfg.bucket_by,
                     "bucket_edges": list(cfg.bucket_edges), "seed": cfg.seed,
                     "equivalence": equivalence(cfg.grid_size)})
@@ -571,9 +572,11 @@ def load_splits(data_cfg: DataConfig, progress: bool = True) -> Splits:
     """Train and test sets for one run, cached on disk keyed by the data config fields that matter.
 
     Test: test_per_bucket puzzles per bucket of data_cfg.bucket_by, sampled with data_cfg.seed, no
-    two equivalent. Train: the rest of the pool (or the source's train split) minus anything
-    equivalent to a test puzzle, subsampled to train_size (0 = all). Both get a `bucket` column
-    ("" for values below the first edge, which never enter the test set).
+    two equivalent (the scripts drew theirs unseeded; a fixed sample lets every variant be compared puzzle
+    by puzzle). Train: the source's train split's first train_size rows, as the scripts took them, or a
+    random rest of the pool the test came from (0 = all), minus anything equivalent to a test puzzle and
+    anything rated above data.train_max. Both get a `bucket` column ("" for values below the first edge,
+    which never enter the test set).
     """
     key = _splits_key(data_cfg)
     paths = {name: CACHE_DIR / "splits" / f"{key}-{name}.arrow" for name in ("train", "test")}
@@ -717,15 +720,19 @@ def _make_splits(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table]:
         raise ValueError(f"source {cfg.source!r} has no puzzles in any {cfg.bucket_by} bucket "
                          f"(edges {cfg.bucket_edges}); nothing to test on")
 
-    if train_t is None:
+    separate = train_t is not None
+    if not separate:
         train_t, train_q = test_t, test_q
     else:
         train_q = _cells(train_t["question"], "train pool")
     clash = _equivalent_to(train_q, test_q[test_idx], test_forms, how, progress)
-    train_idx = rng.permutation(np.flatnonzero(~clash))
-    if cfg.train_size and len(train_idx) > cfg.train_size:
-        train_idx = train_idx[:cfg.train_size]
-    elif cfg.train_size and len(train_idx) < cfg.train_size:
+    capped = train_t[cfg.bucket_by].to_numpy() > cfg.train_max if cfg.train_max else np.zeros(len(train_q), bool)
+    if separate:  # the scripts' train set: the split's first train_size rows, those rated over the cap dropped
+        first = np.arange(min(cfg.train_size or len(train_q), len(train_q)))
+        train_idx = first[~clash[first] & ~capped[first]]
+    else:  # the test sample came out of this pool: a random rest of it
+        train_idx = rng.permutation(np.flatnonzero(~clash & ~capped))[:cfg.train_size or None]
+    if cfg.train_size and len(train_idx) < cfg.train_size:
         log.warning("train split has %d puzzles, fewer than data.train_size=%d", len(train_idx), cfg.train_size)
     train_idx = np.sort(train_idx)  # source order: memory-local reads
     log.info("splits: %d train, %d test (%d pool rows dropped as %s-equivalent to test puzzles)",

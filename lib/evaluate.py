@@ -2,6 +2,8 @@
 
 - `evaluate` runs the test split once to the largest iteration count and scores every iteration:
   the recurrence is deterministic, so iteration t of a K-iteration run is iteration t of any longer run.
+  A puzzle is solved when every blank cell's argmax is its answer (the givens are copied from the puzzle,
+  as the log's scripts score).
 - `solve` is inference, optionally halting each puzzle as soon as its prediction is a valid
   solution that keeps the givens (compute shrinks as puzzles finish).
 - `load_run` / `load_model` read what `lib.train.train` wrote.
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 from lib.files import RunFiles
 from lib.puzzles import parse, units
 from lib.config import SIZES, RunConfig, bucket_order
-from lib.model import autocast, blank_accuracy
+from lib.model import autocast, blank_accuracy, filled
 
 META_COLUMNS = ("rating", "deduction_depth", "guesses_full")
 
@@ -81,67 +83,92 @@ def _device_of(model, device) -> torch.device:
 
 # --- evaluation ------------------------------------------------------------------------------------
 
-@torch.no_grad()
+def scored_counts(max_iterations: int, trained: int | None = None, extra=()) -> list[int]:
+    """The iteration counts an evaluation scores: every count up to 2x the trained one, every power of two
+    beyond, the largest, and any asked for. So one rollout to 2048 keeps about 45 counts, not 2048."""
+    dense = 2 * trained if trained else max_iterations
+    counts = set(range(1, min(dense, max_iterations) + 1)) | {max_iterations} | set(extra)
+    counts |= {2 ** k for k in range(max_iterations.bit_length()) if dense < 2 ** k <= max_iterations}
+    return sorted(c for c in counts if 1 <= c <= max_iterations)
+
+
+@torch.inference_mode()
 def evaluate(model, test, iterations, batch_size: int = 1024, device=None, progress: bool = False,
-             amp_dtype: torch.dtype | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score `model` on `test` at every iteration 1..max(iterations).
+             amp_dtype: torch.dtype | None = None, trained: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score `model` on `test` in one rollout to max(iterations), at the counts `scored_counts` names (every
+    count when `trained` is not given).
 
     Returns (curves, per_puzzle):
-      curves: one row per (bucket, iteration) plus bucket "all": solved and cell_acc (fractions;
-        cell_acc is the mean over puzzles of the accuracy on that puzzle's blank cells), n_puzzles.
-      per_puzzle: one row per (puzzle, iteration): puzzle, question, bucket, rating, deduction_depth,
-        guesses_full, iteration (1-based), cell_acc, solved.
+      curves: one row per (bucket, scored count) plus bucket "all": solved and cell_acc (fractions;
+        cell_acc is the mean over puzzles of the accuracy on that puzzle's blank cells), changed (the share
+        of puzzles whose argmax moved since the iteration before: 0 where every puzzle sits on a fixed
+        point), n_puzzles.
+      per_puzzle: one row per (puzzle, scored count): puzzle, question, bucket, rating, deduction_depth,
+        guesses_full, iteration (1-based), cell_acc, solved, changed.
     amp_dtype: the run's autocast dtype (lib.model.amp_dtype_for), so a model is scored in the
-    precision it was trained in; None is plain fp32.
+    precision it was trained in; None is plain fp32. No gradients, the whole test set in few batches.
     """
-    max_it = max(iterations) if isinstance(iterations, (list, tuple)) else int(iterations)
+    extra = iterations if isinstance(iterations, (list, tuple)) else [iterations]
+    max_it = int(max(extra))
     if max_it <= 0:
         raise ValueError(f"evaluate: iterations must be positive, got {iterations}")
+    counts = scored_counts(max_it, trained, extra)
+    at = {c: k for k, c in enumerate(counts)}
     puzzles, answers, meta = eval_arrays(test)
     device = _device_of(model, device)
     was_training = model.training
     model.eval()
-    solved = np.zeros((len(puzzles), max_it), bool)
-    cell_acc = np.zeros((len(puzzles), max_it), np.float32)
+    solved = np.zeros((len(puzzles), len(counts)), bool)
+    cell_acc = np.zeros((len(puzzles), len(counts)), np.float32)
+    changed = np.zeros((len(puzzles), len(counts)), bool)
     try:
         for start in tqdm(range(0, len(puzzles), batch_size), desc="evaluate", disable=not progress, leave=False):
             x = torch.from_numpy(puzzles[start:start + batch_size]).to(device).long()
             y = torch.from_numpy(answers[start:start + batch_size]).to(device).long()
-            out_solved, out_acc = [], []
+            rows = slice(start, start + len(x))
+            out_solved, out_acc, out_changed, previous = [], [], [], None
             with autocast(device, amp_dtype):
                 state = model.init_state(x)
                 for i in range(max_it):
                     state, logits = model.step(state, i)
-                    out_solved.append((logits.argmax(-1) + 1 == y).all(1))
-                    out_acc.append(blank_accuracy(logits, y, x))
-            solved[start:start + len(x)] = torch.stack(out_solved, 1).cpu().numpy()
-            cell_acc[start:start + len(x)] = torch.stack(out_acc, 1).float().cpu().numpy()
+                    pred = filled(logits, x)  # the blanks, givens copied
+                    if i + 1 in at:  # kept on the device; one transfer per batch
+                        out_solved.append((pred == y).all(1))
+                        out_acc.append(blank_accuracy(logits, y, x))
+                        out_changed.append((pred != previous).any(1) if previous is not None else torch.ones_like(out_solved[-1]))
+                    previous = pred
+            solved[rows] = torch.stack(out_solved, 1).cpu().numpy()
+            cell_acc[rows] = torch.stack(out_acc, 1).float().cpu().numpy()
+            changed[rows] = torch.stack(out_changed, 1).cpu().numpy()
     finally:
         model.train(was_training)
-    per_puzzle = _per_puzzle_frame(meta, solved, cell_acc)
-    return _curves(meta["bucket"].to_numpy(), solved, cell_acc), per_puzzle
+    per_puzzle = _per_puzzle_frame(meta, counts, solved, cell_acc, changed)
+    return _curves(meta["bucket"].to_numpy(), counts, solved, cell_acc, changed), per_puzzle
 
 
-def _per_puzzle_frame(meta: pd.DataFrame, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
+def _per_puzzle_frame(meta: pd.DataFrame, counts: list[int], solved: np.ndarray, cell_acc: np.ndarray,
+                      changed: np.ndarray) -> pd.DataFrame:
     n, k = solved.shape
     frame = pd.DataFrame({"puzzle": np.repeat(np.arange(n), k)})
     for name in ("question", "bucket") + META_COLUMNS:
         frame[name] = np.repeat(meta[name].to_numpy(), k)
-    frame["iteration"] = np.tile(np.arange(1, k + 1), n)
+    frame["iteration"] = np.tile(np.asarray(counts), n)
     frame["cell_acc"] = cell_acc.reshape(-1)
     frame["solved"] = solved.reshape(-1)
+    frame["changed"] = changed.reshape(-1)
     return frame
 
 
-def _curves(buckets: np.ndarray, solved: np.ndarray, cell_acc: np.ndarray) -> pd.DataFrame:
+def _curves(buckets: np.ndarray, counts: list[int], solved: np.ndarray, cell_acc: np.ndarray,
+            changed: np.ndarray) -> pd.DataFrame:
     labels = [b for b in bucket_order(buckets.tolist()) if b != "all"] + ["all"]
     rows = []
     for label in labels:
         mask = np.ones(len(buckets), bool) if label == "all" else buckets == label
-        s, a = solved[mask].mean(0), cell_acc[mask].astype(np.float64).mean(0)
-        for i in range(solved.shape[1]):
-            rows.append({"bucket": label, "iteration": i + 1, "solved": float(s[i]),
-                         "cell_acc": float(a[i]), "n_puzzles": int(mask.sum())})
+        s, a, c = solved[mask].mean(0), cell_acc[mask].astype(np.float64).mean(0), changed[mask].mean(0)
+        for i, count in enumerate(counts):
+            rows.append({"bucket": label, "iteration": count, "solved": float(s[i]), "cell_acc": float(a[i]),
+                         "changed": float(c[i]), "n_puzzles": int(mask.sum())})
     return pd.DataFrame(rows)
 
 
@@ -244,7 +271,7 @@ def solve(puzzles, model, iterations: int | None = None, halt: str = "none",
                     last = i == iterations - 1
                     if halt == "none" and not last:
                         continue
-                    pred = logits.argmax(-1) + 1
+                    pred = filled(logits, x)
                     ok = valid_solutions(pred, x)
                     done = ok | last
                     idx = rows[done.cpu()].numpy()

@@ -31,6 +31,10 @@ class RunFiles:
     def checkpoint(self, which: str) -> Path:
         return self.checkpoints / f"{which}.pt"
 
+    def test_time(self, iterations: int, checkpoint: str = "last", sources: bool = True) -> Path:
+        """lib.test_time's per-puzzle scores of this run to `iterations` (from `checkpoint`)."""
+        return self.root / f"test-time-{iterations}{'' if checkpoint == 'last' else '-' + checkpoint}{'' if sources else '-test'}.parquet"
+
 
 @dataclass(frozen=True)
 class NotebookFiles:

@@ -1,37 +1,43 @@
 """The recurrent-depth Sudoku model: one file, the recursion written out.
 
-The baseline is the log's best architecture ("no x after init" + recur_add + 2D RoPE):
+The recipe is the log's exp_cosine_no_sam.py ("no x after init" + recur_add + row/col/box positions):
 
     h = encoder(onehot(puzzle))             # the puzzle enters once
     preds = 0
     for i in range(T):
-        h = h + pred_proj(preds) + pos      # pos = 0 with RoPE: positions live inside attention
-        h = transformer(h)                  # pre-norm blocks, the same weights every iteration
-        logits = head(h)                    # LayerNorm + Linear -> N digits
+        h = h + pred_proj(preds) + pos      # pos: learned row + column + box embeddings
+        h = transformer(h)                  # nn.TransformerEncoderLayer-style pre-norm blocks, shared weights
+        logits = head(h)                    # Linear -> N digits (no norm before it, as the scripts)
         preds = softmax(logits)             # what the next iteration sees
 
 Every ablation of the log is one ModelConfig field that picks a small module or branch below:
 
 - input: how the puzzle and the predictions enter each iteration (`_input`).
-    encode_once  puzzle encoded into h once; each iteration adds pred_proj(preds)
+    encode_once  puzzle encoded into h once; each iteration adds pred_proj(preds) (re-adding the encoded
+                 puzzle when h does not start from it: h_init=random, as exp_fixed_init.py's puzzle_proj)
     concat       input_proj(concat(onehot(puzzle), preds)) every iteration (the log's original)
     proj_add     digit_proj(digits) + pred_proj(preds) + empty_embed(is_empty) every iteration
     proj_concat  the same three projections at widths d/2, d - d/2 - d/8, d/8, concatenated
+    embed        embed(digit) * sqrt(d) every iteration (TRM's embed_tokens; no predictions fed back)
 - recurrence: how h_prev enters the next iteration (`_step`).
     add     h_in = h_prev + x
     none    h_in = x; only preds carry (with encode_once the encoded puzzle is re-added instead)
-    concat  h_in = x + W h_prev, which is input_proj over [input, h_prev] split into two matmuls
-    gated   h_in = g * h_prev + (1 - g) * x, g = sigmoid(Linear(concat(x, h_prev)))
+    concat  h_in = input_proj([x, preds, h_prev]): x + W h_prev, the projection's h_prev columns apart
+    gated   h = g * h_prev + (1 - g) * transformer(x), g = sigmoid(Linear([h_prev, transformer(x)])):
+            the gate blends after the transformer, which never sees h_prev (exp_recur_gated.py)
     mem     h_in = x + mem_out(m), m += mem_in(h) after each iteration: a separate 64-dim bank
             (with encode_once the encoded puzzle is re-added, as for none)
-- pos: rope2d (rotary inside attention: half of each head's dims rotate with the row, half with
-  the column; no additive term), rcb (learned row + column + box embeddings), sinusoidal (fixed
-  1D over the C flattened cells), none. Positions enter every iteration, or with
-  pos_every_iter=False only in iteration 0: the additive term is added once, and RoPE rotates
-  queries and keys in iteration 0's attention only. block=mixer has no attention to rotate, so
-  config.validate rejects pos=rope2d there; its token MLP sees positions through its weights.
-- block: attention (pre-norm: self-attention + FFN) or mixer (pre-norm: a token MLP across the
-  C cells, C -> token_mlp (default d_ff) -> C, then the same channel FFN), the log's MLP-Mixer.
+- pos: rcb (learned row + column + box embeddings), rope2d (rotary inside attention: half of each
+  head's dims rotate with the row, half with the column, at rope_base; no additive term),
+  sinusoidal (the log's: one fixed 9-position sinusoidal table indexed by row, column and box, the
+  same table for all three, as exp_sinusoidal_pos.py built it), learned (one learned vector per
+  cell, std 0.02: the log's "no Sudoku positions"), none. Positions enter every iteration, or with
+  pos_every_iter=False only in iteration 0 (added to the encoded puzzle once; RoPE rotates iteration
+  0's attention only). block=mixer has no attention to rotate, so config.validate rejects rope2d there.
+- block: attention (pre-norm: self-attention + FFN, nn.TransformerEncoderLayer's layout and its four
+  dropouts), mixer (pre-norm: a token MLP across the C cells, C -> token_mlp (default d_ff) -> C,
+  then the channel FFN; the log's MLP-Mixer), or trm (TRM's post-norm block: parameter-free RMSNorm,
+  bias-free SwiGLU token and channel MLPs, as exp_trm_nested.py).
 - sharing: which transformer ("core" = n_layers blocks) runs at iteration i.
     shared    one core for every iteration
     phased    n_phases cores, each for iterations / n_phases consecutive iterations (middle1/2)
@@ -42,20 +48,27 @@ Every ablation of the log is one ModelConfig field that picks a small module or 
                   for each of h_cycles outer cycles (all but the last without gradients):
                       l_cycles times: z = core(z + h + x)      # z: reasoning state
                       h = core(h + z)                          # h: answer state -> logits
-              so an iteration costs h_cycles * (l_cycles + 1) core passes, T = iterations as for
-              every sharing, and the defaults 16 x 3 x 6 are TRM's N_sup x T x n. Here x is the
-              injection (encoded puzzle + input + pos); nested needs recurrence=add (z and h are
-              its recurrence). With h_init=random, h and z start from fixed random vectors (std 1,
-              one per state, the same for every cell and puzzle, as TRM's H_init / L_init buffers).
+              The log's exp_trm_nested.py ran one supervision step (iterations=1) of 3 x (6 + 1) core
+              passes. Here x is the injection (input + pos); nested needs recurrence=add. With
+              h_init=random, h and z start from two fixed vectors (TRM's H_init / L_init: parameters
+              the script never trains, since the no-gradient cycles overwrite them; kept as such).
+- head: Linear(d, N), with a LayerNorm before it only when head_norm=True; an optional Q-head
+  (q_head > 0, the sequel's exp_qhead.py): Linear(d, 1) on the cells' mean h, predicting whether this
+  iteration's argmax solves the puzzle.
+- init: encoder (PyTorch's defaults as nn.TransformerEncoder builds them: xavier q/k/v, zero attention
+  biases, and every layer of a stack a copy of the first), torch (PyTorch's defaults, each layer drawn
+  on its own, as the scripts' custom RoPE layers), small (N(0, 0.02) everywhere).
 
-The step API serves verified-halting inference: `state = model.init_state(puzzle)`, then
-`state, logits = model.step(state, i)`. The state is a dict of tensors that all have the batch
+The step API serves verified-halting inference and test-time scaling: `state = model.init_state(puzzle)`,
+then `state, logits = model.step(state, i)`. The state is a dict of tensors that all have the batch
 first, so callers may index rows (e.g. drop solved puzzles) between steps.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -65,7 +78,6 @@ from torch.utils.checkpoint import checkpoint
 from lib.config import BOX_SHAPES, ModelConfig, validate_model
 
 MEM_DIM = 64  # recurrence=mem: width of the memory bank (the log's 64)
-ROPE_BASE = 100.0  # coordinates only span 0..8, so a small base keeps every frequency useful
 
 
 def relu2(x: torch.Tensor) -> torch.Tensor:
@@ -85,10 +97,11 @@ def grid_coords(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return row, col, (row // box_rows) * (n // box_cols) + col // box_cols
 
 
-def rope2d_tables(n: int, head_dim: int, base: float = ROPE_BASE) -> tuple[torch.Tensor, torch.Tensor]:
+def rope2d_tables(n: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [C, head_dim] for rotate-half RoPE where dim j pairs with j + head_dim/2.
-    The first head_dim/4 pairs turn with the row, the rest with the column, so a q.k score
-    depends on the cells' row and column offsets, not on where they are."""
+    The first head_dim/4 pairs turn with the row, the rest with the column, at frequencies
+    base^(-k / (head_dim/4)): the scripts' 10^(-k/8) at head_dim 32. (The scripts pair adjacent dims;
+    a fixed permutation of a head's dims, which the learned q/k projections absorb.)"""
     row, col, _ = grid_coords(n)
     quarter = head_dim // 4
     freqs = base ** (-torch.arange(quarter, dtype=torch.float64) / quarter)
@@ -105,7 +118,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 def sinusoidal_table(n_positions: int, d: int) -> torch.Tensor:
-    """The Transformer paper's fixed 1D encoding over positions 0..n_positions-1, [P, d]."""
+    """The Transformer paper's fixed encoding over positions 0..n_positions-1, [P, d]."""
     pos = torch.arange(n_positions, dtype=torch.float64)[:, None]
     freqs = 10_000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     table = torch.zeros(n_positions, d, dtype=torch.float64)
@@ -114,22 +127,68 @@ def sinusoidal_table(n_positions: int, d: int) -> torch.Tensor:
     return table.float()
 
 
+# --- dropout -----------------------------------------------------------------------------------
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """F.dropout, with CPU keep masks cut from 64-bit draws. torch's CPU generator spends ~5 ns per element
+    in bernoulli_, 41% of a cpu-quick step at dropout 0.1 (profiled: benchmarks/bench_dropout.py); two 32-bit
+    masks per draw halve that. The same dropout: each element kept with probability 1 - p (to 2^-32, finer
+    than bernoulli_'s float compare), kept ones scaled by 1 / (1 - p). Elsewhere (CUDA's Philox) F.dropout."""
+    if not training or not p:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    return x * keep_mask(x.shape, p).to(x.dtype).mul_(1.0 / (1.0 - p))  # one multiply each way
+
+
+def keep_mask(shape, p: float) -> torch.Tensor:
+    """A bool mask, True with probability 1 - p: each int64 draw gives two int32s, kept when >= the threshold."""
+    n = math.prod(shape)
+    bits = torch.randint(-2 ** 63, 2 ** 63 - 1, ((n + 1) // 2,), dtype=torch.int64).view(torch.int32)[:n]
+    return (bits >= round(p * 2 ** 32) - 2 ** 31).view(shape)
+
+
+def attention(q, k, v, p: float, training: bool) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v, with dropout p on the weights in training (nn.MultiheadAttention's).
+    Fused SDPA, except for CPU training with dropout, where SDPA leaves its flash kernel for the math path
+    anyway: written out, so the weights take dropout()'s cheaper masks."""
+    if not (training and p and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p if training else 0.0)
+    weights = torch.softmax((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1)
+    return dropout(weights, p, True) @ v
+
+
 # --- blocks ------------------------------------------------------------------------------------
 
 class FeedForward(nn.Module):
+    """fc2(dropout(act(fc1(x)))), then dropout: nn.TransformerEncoderLayer's FFN and its dropout2."""
+
     def __init__(self, d: int, d_ff: int, activation: str, dropout: float):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
         self.act, self.dropout = ACTIVATIONS[activation], dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.fc2(self.act(self.fc1(x)))
-        return F.dropout(y, self.dropout, self.training) if self.dropout else y
+        y = dropout(self.act(self.fc1(x)), self.dropout, self.training)
+        return dropout(self.fc2(y), self.dropout, self.training)
+
+
+class SwiGLU(nn.Module):
+    """w3(silu(w1 x) * w2 x), bias-free (TRM's MLPs)."""
+
+    def __init__(self, d: int, hidden: int):
+        super().__init__()
+        self.w1, self.w2, self.w3 = nn.Linear(d, hidden, bias=False), nn.Linear(d, hidden, bias=False), \
+            nn.Linear(hidden, d, bias=False)
+
+    def forward(self, x):
+        return self.w3(F.silu(self.w1(x)) * self.w2(x))
 
 
 class Attention(nn.Module):
     """Multi-head self-attention over the cells: one fused qkv matmul, RoPE on q and k together,
-    fused SDPA. No mask: every cell sees every cell."""
+    attention() with dropout on its weights (MHA's), dropout after the projection (dropout1).
+    No mask: every cell sees every cell."""
 
     def __init__(self, d: int, n_heads: int, dropout: float):
         super().__init__()
@@ -145,14 +204,13 @@ class Attention(nn.Module):
         if rope is not None:
             qk = apply_rope(qk, *rope)  # one rotation for q and k together
         q, k = qk.unbind(0)
-        drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v[0], dropout_p=drop)  # [B, H, C, hd]
+        y = attention(q, k, v[0], self.dropout, self.training)  # [B, H, C, hd]
         y = self.proj(y.transpose(1, 2).reshape(B, C, D))
-        return F.dropout(y, self.dropout, self.training) if self.dropout else y
+        return dropout(y, self.dropout, self.training)
 
 
 class AttentionBlock(nn.Module):
-    """Pre-norm transformer layer."""
+    """Pre-norm transformer layer (nn.TransformerEncoderLayer with norm_first=True)."""
 
     def __init__(self, cfg: ModelConfig, n_cells: int):
         super().__init__()
@@ -167,7 +225,7 @@ class AttentionBlock(nn.Module):
 
 
 class MixerBlock(nn.Module):
-    """Pre-norm MLP-Mixer layer: a token MLP mixes the C cells (C -> d_ff -> C, the same for
+    """Pre-norm MLP-Mixer layer: a token MLP mixes the C cells (C -> token_mlp -> C, the same for
     every channel), then the channel FFN. Positions are baked into the token weights."""
 
     def __init__(self, cfg: ModelConfig, n_cells: int):
@@ -182,13 +240,34 @@ class MixerBlock(nn.Module):
         return x + self.ff(self.norm2(x))
 
 
+def rms_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Parameter-free RMSNorm (TRM's)."""
+    return x * torch.rsqrt(x.float().square().mean(-1, keepdim=True) + eps).to(x.dtype)
+
+
+class TRMBlock(nn.Module):
+    """TRM's MLP-T block, post-norm: x = rms(x + tokens(x)); x = rms(x + channels(x)), with bias-free SwiGLU
+    MLPs across the C cells (hidden token_mlp) and across the channels (hidden d_ff)."""
+
+    def __init__(self, cfg: ModelConfig, n_cells: int):
+        super().__init__()
+        self.token_mix = SwiGLU(n_cells, cfg.token_mlp or cfg.d_ff)
+        self.ff = SwiGLU(cfg.d_model, cfg.d_ff)
+
+    def forward(self, x, rope=None):
+        x = rms_norm(x + self.token_mix(x.transpose(1, 2)).transpose(1, 2))
+        return rms_norm(x + self.ff(x))
+
+
+BLOCKS = {"attention": AttentionBlock, "mixer": MixerBlock, "trm": TRMBlock}
+
+
 class Core(nn.Module):
     """n_layers blocks: the 'transformer' one iteration applies."""
 
     def __init__(self, cfg: ModelConfig, n_cells: int):
         super().__init__()
-        block = AttentionBlock if cfg.block == "attention" else MixerBlock
-        self.layers = nn.ModuleList(block(cfg, n_cells) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(BLOCKS[cfg.block](cfg, n_cells) for _ in range(cfg.n_layers))
 
     def forward(self, h, rope):
         for layer in self.layers:
@@ -197,6 +276,12 @@ class Core(nn.Module):
 
 
 # --- the model ---------------------------------------------------------------------------------
+
+class Rollout(NamedTuple):
+    logits: torch.Tensor  # [T, B, C, N] float32
+    state: dict  # the state after the last iteration
+    q: torch.Tensor | None  # [T, B] Q-head logits, when the model has one
+
 
 class RecurrentSudoku(nn.Module):
     def __init__(self, cfg: ModelConfig, grid_size: int):
@@ -215,6 +300,8 @@ class RecurrentSudoku(nn.Module):
             self.pred_proj = nn.Linear(n, d) if self.feeds_preds else None
         elif cfg.input == "concat":
             self.input_proj = nn.Linear(n + 1 + preds_in, d)
+        elif cfg.input == "embed":
+            self.embed = nn.Embedding(n + 1, d)
         else:  # proj_add / proj_concat
             widths = (d, d, d) if cfg.input == "proj_add" else _split_width(d, self.feeds_preds)
             self.digit_proj = nn.Linear(n, widths[0])
@@ -232,34 +319,41 @@ class RecurrentSudoku(nn.Module):
         # positions
         self.pos_kind = cfg.pos
         if self.pos_kind == "rope2d":
-            cos, sin = rope2d_tables(n, d // cfg.n_heads)
+            cos, sin = rope2d_tables(n, d // cfg.n_heads, cfg.rope_base)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         elif self.pos_kind == "rcb":
             self.row_embed, self.col_embed, self.box_embed = (nn.Embedding(n, d) for _ in range(3))
-            for name, idx in zip(("row_ids", "col_ids", "box_ids"), grid_coords(n)):
-                self.register_buffer(name, idx, persistent=False)
+        elif self.pos_kind == "learned":
+            self.cell_embed = nn.Embedding(C, d)
         elif self.pos_kind == "sinusoidal":
-            self.register_buffer("sinusoid", sinusoidal_table(C, d), persistent=False)
+            self.register_buffer("sinusoid", sinusoidal_table(n, d), persistent=False)
+        for name, idx in zip(("row_ids", "col_ids", "box_ids"), grid_coords(n)):
+            self.register_buffer(name, idx, persistent=False)
 
         if cfg.pred_update == "norm_residual":  # TRM-style: a separate, RMS-normalised prediction state
-            self.pred_update = nn.Sequential(nn.Linear(d + n, 4 * d), nn.ReLU(), nn.Linear(4 * d, n))
-            self.pred_norm = nn.RMSNorm(n)
-        if cfg.h_init == "random":  # fixed, not learned; a fixed seed so every run starts from the same buffer
-            shape = (2, 1, 1, d) if cfg.sharing == "nested" else (1, C, d)  # nested: one vector for h, one for z
-            self.register_buffer("h_random", torch.randn(*shape, generator=torch.Generator().manual_seed(0)))
+            self.pred_update = nn.Sequential(nn.Linear(d + n, 4 * d), nn.GELU(), nn.Linear(4 * d, n))
+            self.pred_norm = nn.RMSNorm(n, eps=1e-5)
+        if cfg.h_init == "random" and cfg.sharing == "nested":  # TRM's H_init and L_init (never trained)
+            self.h_random = nn.Parameter(torch.randn(2, 1, 1, d, generator=torch.Generator().manual_seed(0)) * 0.02)
+        elif cfg.h_init == "random":  # fixed, not learned; a fixed seed so every run starts from the same buffer
+            self.register_buffer("h_random", torch.randn(1, C, d, generator=torch.Generator().manual_seed(0)))
         n_cores = {"shared": 1, "nested": 1, "phased": cfg.n_phases, "unrolled": cfg.iterations}[cfg.sharing]
         self.cores = nn.ModuleList(Core(cfg, C) for _ in range(n_cores))
-        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, n))
-        self.apply(_init_weights)
+        self.head = nn.Sequential(*([nn.LayerNorm(d)] if cfg.head_norm else []), nn.Linear(d, n, bias=cfg.head_bias))
+        if cfg.q_head:
+            self.q_head = nn.Linear(d, 1)
+        init_weights(self, cfg.init)
 
     # -- pieces of one iteration
 
     def _additive_pos(self) -> torch.Tensor | None:
         if self.pos_kind == "rcb":
             return self.row_embed(self.row_ids) + self.col_embed(self.col_ids) + self.box_embed(self.box_ids)
+        if self.pos_kind == "learned":
+            return self.cell_embed.weight
         if self.pos_kind == "sinusoidal":
-            return self.sinusoid
+            return self.sinusoid[self.row_ids] + self.sinusoid[self.col_ids] + self.sinusoid[self.box_ids]
         return None  # rope2d lives inside attention; none is none
 
     def _core(self, i: int) -> Core:
@@ -274,6 +368,8 @@ class RecurrentSudoku(nn.Module):
             return self.pred_proj(preds) if self.feeds_preds else torch.zeros_like(state["h"])
         if kind == "concat":
             return self.input_proj(torch.cat([state["onehot"], preds], dim=-1) if self.feeds_preds else state["onehot"])
+        if kind == "embed":
+            return self.embed(state["digits"]) * math.sqrt(self.cfg.d_model)
         parts = [self.digit_proj(state["onehot"][..., 1:]), self.empty_embed(state["empty"])]
         if self.feeds_preds:
             parts.insert(1, self.pred_proj(preds))
@@ -289,7 +385,9 @@ class RecurrentSudoku(nn.Module):
         onehot = (puzzle[..., None] == self.digit_ids).float()  # [B, C, N+1]; compile-friendly one_hot
         state = {"preds": torch.zeros(B, C, self.n, **new)}
         encoded = self.encoder(onehot) if cfg.input == "encode_once" else None
-        if cfg.input != "encode_once":
+        if cfg.input == "embed":
+            state["digits"] = puzzle
+        elif cfg.input != "encode_once":
             state["onehot"] = onehot
             if cfg.input != "concat":
                 state["empty"] = (puzzle == 0).long()
@@ -300,8 +398,9 @@ class RecurrentSudoku(nn.Module):
             state["h"] = self.h_random.expand(B, -1, -1)
         else:
             state["h"] = encoded if encoded is not None else torch.zeros(B, C, cfg.d_model, **new)
-        if encoded is not None and (cfg.sharing == "nested" or cfg.recurrence in ("none", "mem")):
-            state["h0"] = encoded  # h is not carried as-is, so the encoded puzzle is re-added
+        if encoded is not None and (cfg.sharing == "nested" or cfg.recurrence in ("none", "mem")
+                                    or cfg.h_init == "random"):
+            state["h0"] = encoded  # h does not start from it (or is not carried), so it is re-added each time
         if cfg.recurrence == "mem":
             state["mem"] = torch.zeros(B, C, MEM_DIM, **new)
         if cfg.pred_update == "norm_residual":
@@ -319,7 +418,7 @@ class RecurrentSudoku(nn.Module):
         x = self._input(state)
         if "h0" in state:
             x = x + state["h0"]
-        positions = cfg.pos_every_iter or i == 0
+        positions = cfg.pos_every_iter or i == 0  # once: in iteration 0, i.e. added to the encoded puzzle
         pos = self._additive_pos() if positions else None
         rope = (self.rope_cos, self.rope_sin) if self.pos_kind == "rope2d" and positions else None
         if cfg.sharing == "nested":
@@ -328,18 +427,18 @@ class RecurrentSudoku(nn.Module):
         h_prev, new = state["h"], {}
         if cfg.recurrence == "add":
             h = h_prev + x
-        elif cfg.recurrence == "none":
+        elif cfg.recurrence in ("none", "gated"):
             h = x
         elif cfg.recurrence == "concat":
             h = x + self.rec_proj(h_prev)
-        elif cfg.recurrence == "gated":
-            gate = torch.sigmoid(self.gate(torch.cat([x, h_prev], dim=-1)))
-            h = x + gate * (h_prev - x)  # gate * h_prev + (1 - gate) * x
         else:  # mem
             h = x + self.mem_out(state["mem"])
         if pos is not None:
             h = h + pos
         h = self._core(i)(h, rope)
+        if cfg.recurrence == "gated":  # after the transformer, as exp_recur_gated.py blends
+            gate = torch.sigmoid(self.gate(torch.cat([h_prev, h], dim=-1)))
+            h = h + gate * (h_prev - h)  # gate * h_prev + (1 - gate) * h
         if cfg.recurrence == "mem":
             new["mem"] = state["mem"] + self.mem_in(h)
         return self._emit(state, h, new)
@@ -356,22 +455,20 @@ class RecurrentSudoku(nn.Module):
 
     def _emit(self, state: dict, h: torch.Tensor, new: dict) -> tuple[dict, torch.Tensor]:
         logits = self.head(h).float()
-        if self.cfg.pred_update == "norm_residual":  # pred_state += MLP([h, pred_state]), then RMS norm
+        if self.cfg.pred_update == "norm_residual":  # pred_state = RMSNorm(pred_state + MLP([h, pred_state]))
             ps = state["pred_state"]
             ps = self.pred_norm(ps + self.pred_update(torch.cat([h, ps.to(h.dtype)], dim=-1)).float())
             new = {**new, "pred_state": ps}
             logits = logits + ps
+        if self.cfg.q_head:
+            new = {**new, "q": self.q_head(h.mean(1)).squeeze(-1).float()}
         return {**state, **new, "h": h, "preds": F.softmax(logits, dim=-1)}, logits
 
-    def forward(self, puzzle: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
-        """Logits [T, B, C, N] for T = iterations (default: the trained count)."""
-        return self.rollout(puzzle, iterations)[0]
-
-    def rollout(self, puzzle: torch.Tensor, iterations: int | None = None,
-                carried: tuple[torch.Tensor, dict] | None = None) -> tuple[torch.Tensor, dict]:
-        """(logits [T, B, C, N], final state). `carried` = (keep [B] bool, state): rows where keep is
-        true start from that earlier state (a puzzle carried over from the previous batch), the rest
-        from init_state(puzzle)."""
+    def forward(self, puzzle: torch.Tensor, iterations: int | None = None,
+                carried: tuple[torch.Tensor, dict] | None = None) -> Rollout:
+        """Every iteration's logits, the final state and the Q-head's logits. `carried` = (keep [B] bool,
+        state): rows where keep is true start from that earlier state (a puzzle carried over from the
+        previous batch), the rest from init_state(puzzle)."""
         T = self.cfg.iterations if iterations is None else iterations
         if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
             raise ValueError(f"iterations must be a positive int, got {T!r}")
@@ -379,11 +476,13 @@ class RecurrentSudoku(nn.Module):
         if carried is not None:
             keep, old = carried
             state = {k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), old[k].to(v.dtype), v) for k, v in state.items()}
-        logits = []
+        logits, q = [], []
         for i in range(int(T)):
             state, out = self.step(state, i)
             logits.append(out)
-        return torch.stack(logits), state
+            if "q" in state:
+                q.append(state["q"])
+        return Rollout(torch.stack(logits), state, torch.stack(q) if q else None)
 
     def _check_puzzle(self, puzzle: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(puzzle) or puzzle.is_floating_point() or puzzle.dtype == torch.bool:
@@ -408,7 +507,31 @@ def _split_width(d: int, with_preds: bool = True) -> tuple[int, int, int]:
     return digits, d - digits - empty, empty
 
 
-def _init_weights(module: nn.Module) -> None:
+# --- initialisation ------------------------------------------------------------------------------
+
+def init_weights(model: RecurrentSudoku, scheme: str) -> None:
+    """The init a scheme names (see the module docstring). Modules start with PyTorch's own defaults."""
+    if scheme == "small":
+        model.apply(_small_init)
+    elif scheme == "encoder":
+        for module in model.modules():
+            if isinstance(module, Attention):  # nn.MultiheadAttention._reset_parameters
+                nn.init.xavier_uniform_(module.qkv.weight)
+                nn.init.zeros_(module.qkv.bias)
+                nn.init.zeros_(module.proj.bias)
+        for core in model.cores:  # nn.TransformerEncoder deep-copies one layer: every layer starts the same
+            for layer in core.layers[1:]:
+                layer.load_state_dict(core.layers[0].state_dict())
+    elif scheme != "torch":
+        raise ValueError(f"model.init: unknown init {scheme!r}")
+    if model.pos_kind == "learned":
+        nn.init.normal_(model.cell_embed.weight, std=0.02)  # the log's randn(81, d) * 0.02
+    if model.cfg.q_head:  # the sequel's: predict "not solved" with confidence at the start
+        nn.init.zeros_(model.q_head.weight)
+        nn.init.constant_(model.q_head.bias, -5.0)
+
+
+def _small_init(module: nn.Module) -> None:
     # small weights everywhere, so a fresh model predicts ~uniformly (loss ~ ln N)
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, std=0.02)
@@ -448,6 +571,11 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(torch.device(device).type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
+def filled(logits: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor:
+    """The predicted grid with the givens copied from the puzzle, as the log's scripts score: [B, C] digits."""
+    return torch.where(puzzle > 0, puzzle, logits.argmax(-1) + 1)
+
+
 def blank_accuracy(logits: torch.Tensor, answer: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor:
     """Per puzzle, the share of its blank cells predicted right [B]; a puzzle with nothing to fill
     scores 1 (vacuously right). logits [B, C, N], answer and puzzle [B, C]."""
@@ -457,19 +585,62 @@ def blank_accuracy(logits: torch.Tensor, answer: torch.Tensor, puzzle: torch.Ten
     return torch.where(n_blank > 0, right, torch.ones_like(right))
 
 
-def iteration_loss(logits: torch.Tensor, answer: torch.Tensor, mode: str = "all") -> torch.Tensor:
-    """Mean cross-entropy over all cells: averaged over iterations ("all", intermediate
-    supervision) or on the last iteration only ("final"). logits [T, B, C, N], answer [B, C] 1..N."""
-    if mode not in ("all", "final"):
-        raise ValueError(f"loss mode must be 'all' or 'final', got {mode!r}")
+# --- the loss: every iteration, the blank cells ----------------------------------------------------
+# The scripts' loss: cross-entropy over the blank cells of the whole batch (flattened, so a puzzle with more
+# blanks weighs more), one mean per iteration, averaged over the iterations ("all") or the last one only
+# ("final"). The sequel's fixed-point terms reweight or add to iteration i >= 1 on the blank cells that
+# iteration i - 1 already had right:
+#     weight    their cross-entropy counts twice (exp_bs2048_fixedpoint.py; still / the blank count)
+#     gradmask  their cross-entropy is dropped (exp_bs2048_fp_gradmask.py; still / the blank count)
+#     l2        + sum of |softmax_i - onehot(answer)|^2 over them / their count (exp_bs2048_fp_l2.py)
+#     copy      + sum of |softmax_i - softmax_{i-1} (detached)|^2 over them / their count (..._fp_copy.py)
+# With a Q-head: + q_head x the mean over iterations of BCE(q_i, iteration i solves the puzzle).
+
+def sequence_loss(out: Rollout | torch.Tensor, answer: torch.Tensor, puzzle: torch.Tensor | None = None,
+                  cfg: ModelConfig | None = None) -> torch.Tensor:
+    """The training loss of a rollout (or of logits [T, B, C, N]) against answers [B, C] (1..N). Without
+    `puzzle` every cell counts; without `cfg` the recipe's loss (every iteration, no extra terms)."""
+    logits = out.logits if isinstance(out, Rollout) else out
     if logits.dim() != 4:
         raise ValueError(f"logits must be [T, B, C, N], got shape {list(logits.shape)}")
     T, B, C, N = logits.shape
     answer = answer.reshape(answer.shape[0], -1) if answer.dim() == 3 else answer
     if answer.shape != (B, C):
         raise ValueError(f"answer must be [B, C] = [{B}, {C}] to match the logits, got {list(answer.shape)}")
+    mode = cfg.loss if cfg is not None else "all"
+    if mode not in ("all", "final"):
+        raise ValueError(f"loss mode must be 'all' or 'final', got {mode!r}")
+    counted = puzzle.reshape(B, C) == 0 if puzzle is not None and (cfg is None or cfg.loss_cells == "blanks") \
+        else torch.ones(B, C, dtype=torch.bool, device=logits.device)
     target = answer.long() - 1  # digits 1..N -> classes 0..N-1
-    if mode == "final":
-        return F.cross_entropy(logits[-1].reshape(-1, N), target.reshape(-1))
-    # every iteration has B*C cells, so the mean over all of them is the mean of per-iteration means
-    return F.cross_entropy(logits.reshape(-1, N), target.expand(T, B, C).reshape(-1))
+    fixed_point = cfg.fixed_point if cfg is not None else "none"
+    iterations = range(T) if mode == "all" else [T - 1]
+    terms = [_iteration_loss(logits, i, target, counted, fixed_point) for i in iterations]
+    loss = torch.stack(terms).mean()
+    if cfg is not None and cfg.q_head and isinstance(out, Rollout) and out.q is not None:
+        solved = ((logits.argmax(-1) == target) | ~counted).all(-1).float()  # [T, B]
+        loss = loss + cfg.q_head * F.binary_cross_entropy_with_logits(out.q.float(), solved)
+    return loss
+
+
+def _iteration_loss(logits, i: int, target, counted, fixed_point: str) -> torch.Tensor:
+    ce = F.cross_entropy(logits[i].transpose(1, 2), target, reduction="none")  # [B, C]
+    n = counted.sum().clamp(min=1)
+    if fixed_point == "none" or i == 0:
+        return (ce * counted).sum() / n
+    held = (logits[i - 1].detach().argmax(-1) == target) & counted
+    if fixed_point == "weight":
+        return (ce * counted * (1 + held)).sum() / n
+    if fixed_point == "gradmask":
+        return (ce * counted * ~held).sum() / n
+    probs = F.softmax(logits[i], -1)
+    toward = F.one_hot(target, logits.shape[-1]).float() if fixed_point == "l2" else F.softmax(logits[i - 1].detach(), -1)
+    if fixed_point not in ("l2", "copy"):
+        raise ValueError(f"model.fixed_point: unknown term {fixed_point!r}")
+    extra = ((probs - toward).square().sum(-1) * held).sum() / held.sum().clamp(min=1)
+    return (ce * counted).sum() / n + extra
+
+
+def iteration_loss(logits: torch.Tensor, answer: torch.Tensor, mode: str = "all") -> torch.Tensor:
+    """Mean cross-entropy over all cells: averaged over iterations ("all") or the last only ("final")."""
+    return sequence_loss(logits, answer, cfg=ModelConfig(loss=mode))

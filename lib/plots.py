@@ -136,3 +136,44 @@ def variant_plot(per_seed: pd.DataFrame, title: str = ""):
            xlim=(-2, 102), title=title or "every variant, per bucket")
     fig.tight_layout()
     return fig
+
+
+# --- test-time scaling -------------------------------------------------------------------------------
+
+def scaling_curves(curve: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
+    """Solved % against test-time iterations (log2 axis): all puzzles and each bucket, one line per variant,
+    the band the spread over seeds; one row of panels per test source."""
+    sources = list(dict.fromkeys(curve["source"]))
+    buckets = ["all"] + [b for b in bucket_order(curve["bucket"]) if b != "all"]
+    fig, axes = plt.subplots(len(sources), len(buckets), figsize=(3.2 * len(buckets), 3.2 * len(sources)),
+                             squeeze=False, sharex=True, sharey=True)
+    hue = dict(hue="variant", hue_order=list(dict.fromkeys(curve["variant"])))
+    for r, source in enumerate(sources):
+        for c, bucket in enumerate(buckets):
+            ax = axes[r][c]
+            part = curve[(curve["source"] == source) & (curve["bucket"] == bucket)]
+            sns.lineplot(data=part, x="iteration", y="solved %", errorbar="sd", marker="o", markersize=3, ax=ax,
+                         legend=(r, c) == (0, len(buckets) - 1), **hue)
+            ax.set_xscale("log", base=2)
+            ax.axvline(trained_iterations, color="grey", ls="--", lw=1)
+            ax.set(title=f"{source}: {bucket}", ylim=(-2, 102), xlabel="test-time iterations (log2)")
+    legend = axes[0][-1].get_legend()
+    if legend is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def fixed_point_share(curve: pd.DataFrame, trained_iterations: int, title: str = "") -> plt.Figure:
+    """The share of puzzles whose prediction did not change since the iteration before, per variant."""
+    part = curve[curve["bucket"] == "all"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.lineplot(data=part, x="iteration", y="fixed point %", hue="variant", style="source", errorbar="sd", ax=ax)
+    ax.set_xscale("log", base=2)
+    ax.axvline(trained_iterations, color="grey", ls="--", lw=1)
+    ax.set(xlabel="test-time iterations (log2)", ylabel="puzzles on a fixed point %", ylim=(-2, 102),
+           title=title or "fixed points")
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -11,6 +11,8 @@ mapping is passed to every run unchanged:
     fixed: {preset: gpu-paper}
 
 Finished runs are skipped, so a sweep resumes where it stopped; one failure never stops the others.
+On a machine with GPUs the local executor runs one worker per visible GPU, each pinned to its own device
+(CUDA_VISIBLE_DEVICES), since two gpu-paper runs would not fit one card; without, two workers.
 The same grid goes to a Slurm cluster as a job array through submitit (`--executor slurm`).
 """
 from __future__ import annotations
@@ -19,11 +21,14 @@ import concurrent.futures as cf
 import itertools
 import json
 import logging
+import multiprocessing as mp
+import os
 import traceback
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import torch
 import yaml
 
 from lib import files, findings, runner
@@ -34,16 +39,23 @@ log = logging.getLogger("lib.sweep")
 
 
 def expand_grid(grid: dict, notebook_params: dict) -> list[dict]:
-    """The product of the grid's lists, with the variant/seed shorthands mapped onto the notebook."""
+    """The product of the grid's lists, with the variant/seed shorthands mapped onto the notebook; or, under
+    `jobs:`, a list of parameter mappings taken one by one (the findings plan asks different seeds of
+    different variants)."""
     grid = dict(grid)
     fixed = grid.pop("fixed", {}) or {}
+    listed = grid.pop("jobs", None)
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid entry {key!r} must be a non-empty list, got {values!r}")
+    if listed is not None and grid:
+        raise ConfigError(f"a grid has either jobs: or lists to multiply, not both (it has {', '.join(grid)})")
+    combos = [tuple(job.values()) for job in listed] if listed is not None else list(itertools.product(*grid.values()))
+    keys = [list(job) for job in listed] if listed is not None else [list(grid)] * len(combos)
     jobs = []
-    for combo in itertools.product(*grid.values()):
+    for names, combo in zip(keys, combos):
         params = dict(fixed)
-        for key, value in zip(grid, combo):
+        for key, value in zip(names, combo):
             plural = key + "s"
             if key in ("variant", "seed") and key not in notebook_params and plural in notebook_params:
                 params[plural] = [value]
@@ -79,7 +91,25 @@ def run_job(notebook: str, params: dict, name: str, out_root: str | None) -> dic
                 "traceback": traceback.format_exc(limit=3)}
 
 
-def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, executor: str = "local",
+def gpu_ids() -> list[str]:
+    """The CUDA devices this process sees, as CUDA_VISIBLE_DEVICES names them (all, when it is unset)."""
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
+    return (ids or [str(i) for i in range(torch.cuda.device_count())])[:torch.cuda.device_count()]
+
+
+def default_workers() -> int:
+    return len(gpu_ids()) or 2
+
+
+def _pin_gpu(free) -> None:
+    # a worker's first act: take one GPU for every job it will run (before anything touches CUDA)
+    os.environ["CUDA_VISIBLE_DEVICES"] = free.get()
+
+
+def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int | None = None, executor: str = "local",
               name: str | None = None, out_root: Path | None = None, slurm: dict | None = None,
               have: Callable[[dict], bool] | None = None) -> pd.DataFrame:
     """Run every job of the grid that is not finished: neither a complete run folder nor, when `have` is
@@ -105,7 +135,7 @@ def run_sweep(notebook: str | Path, grid_path: str | Path, workers: int = 2, exe
         else:
             todo.append((str(notebook), params, jname, str(root)))
     log.info("sweep %s: %d runs, %d to do", sweep, len(jobs), len(todo))
-    rows += _execute(todo, workers, executor, root / "sweeps" / sweep, slurm or {})
+    rows += _execute(todo, workers or default_workers(), executor, root / "sweeps" / sweep, slurm or {})
 
     table = pd.DataFrame(rows)
     files.write_json(root / "sweeps" / sweep / "sweep.json", table.to_dict(orient="records"))
@@ -120,7 +150,18 @@ def _execute(todo: list[tuple], workers: int, executor: str, folder: Path, slurm
     if not todo:
         return []
     if executor == "local":
-        with cf.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        gpus = gpu_ids()
+        if not gpus:
+            with cf.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+                return list(pool.map(run_job, *zip(*todo)))
+        if workers > len(gpus):
+            log.warning("sweep: %d workers asked for, %d GPUs visible: one worker per GPU", workers, len(gpus))
+        spawn = mp.get_context("spawn")  # a fresh process per worker, so CUDA_VISIBLE_DEVICES is read afresh
+        free = spawn.Queue()
+        for gpu in gpus[:workers]:
+            free.put(gpu)
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(gpus)), mp_context=spawn, initializer=_pin_gpu,
+                                    initargs=(free,)) as pool:
             return list(pool.map(run_job, *zip(*todo)))
     import submitit
 
@@ -159,25 +200,46 @@ def _job_key(params: dict) -> tuple[str, int]:
     return str(variant), int(seed)
 
 
-def findings_sweep(grid_path: str | Path, notebook: str | Path, workers: int, threads: int, out: str = "") -> Path:
-    """Train every (variant, seed) of a findings grid that the committed results lack, then collect them into
-    findings/<preset>.parquet, keeping the committed runs of the current code that no folder retrained."""
-    grid = effective_grid(yaml.safe_load(Path(grid_path).read_text()) or {}, threads)
-    name = sweep_name(grid, threads)
-    preset = grid["fixed"].get("preset", "custom")
-    missing = [v for v in findings.variants_to_train(preset) if v not in grid.get("variant", [])]
-    if missing:
-        print(f"warning: {grid_path} lacks {', '.join(missing)}: the claims on them will say 'not run'")
+def findings_sweep(preset: str, notebook: str | Path, workers: int | None, threads: int, out: str = "",
+                   grid_path: str | Path | None = None, max_runs: int = 0, rounds: int = 4) -> Path:
+    """Train what a preset's findings lack, then collect into findings/<preset>.parquet, keeping the committed
+    runs of the current code that no folder retrained. Without a grid, the adaptive plan decides
+    (findings.seed_plan: 5 seeds per variant, more for a claim its interval leaves undecided), round after
+    round until it asks for nothing or `rounds` are done; `max_runs` stops a round after that many (the
+    cheapest claims come first, so a slice finishes whole claims). What each round spends, and why, is
+    printed and written beside the grid."""
     out = out or f"findings/{preset}.parquet"
+    for round_ in range(1 if grid_path else rounds):
+        committed = _committed(out, threads)
+        if grid_path:
+            grid = yaml.safe_load(Path(grid_path).read_text()) or {}
+        else:
+            plan = findings.seed_plan(committed, preset)
+            grid = findings.plan_grid(plan, preset)
+            print(f"findings plan, round {round_ + 1}:\n{findings.plan_text(plan)}")
+            if not grid["jobs"]:
+                break
+        if max_runs and "jobs" in grid:
+            grid["jobs"] = grid["jobs"][:max_runs]
+        grid = effective_grid(grid, threads)
+        name = sweep_name(grid, threads)
+        held = set(zip(committed["variant"].astype(str), committed["seed"].astype(int)))
+        effective = OUTPUTS / "sweeps" / f"{name}.yaml"
+        files.write_text(effective, yaml.safe_dump(grid, sort_keys=False))
+        table = run_sweep(notebook, effective, workers=workers, name=name, have=lambda params: _job_key(params) in held)
+        print(table[["name", "status", "error"]].to_string(index=False))
+        findings.collect(run_dirs_of(name, OUTPUTS), out, committed)
+        if max_runs:
+            break
+    return Path(out)
+
+
+def _committed(out: str | Path, threads: int) -> pd.DataFrame:
+    """The committed results the current code would make again, at this thread count."""
     previous = findings.read_results(out)
     committed = findings.current_runs(previous)
     committed = committed[committed["threads"] == threads]
     if previous["run"].nunique() > committed["run"].nunique():
         print(f"{previous['run'].nunique() - committed['run'].nunique()} runs in {out} are from other code, "
-              f"config or thread count: the grid's are retrained, the others leave {out}")
-    held = set(zip(committed["variant"].astype(str), committed["seed"].astype(int)))
-    effective = OUTPUTS / "sweeps" / f"{name}.yaml"
-    files.write_text(effective, yaml.safe_dump(grid, sort_keys=False))
-    table = run_sweep(notebook, effective, workers=workers, name=name, have=lambda params: _job_key(params) in held)
-    print(table[["name", "status", "error"]].to_string(index=False))
-    return findings.collect(run_dirs_of(name, OUTPUTS), out, committed)
+              f"config or thread count: they are retrained where the plan needs them, and leave {out}")
+    return committed

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import json
 import logging
@@ -39,7 +40,7 @@ from lib import files, puzzles
 from lib.config import RunConfig, flatten
 from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng
 from lib.evaluate import at_iteration, evaluate
-from lib.model import amp_dtype_for, autocast, blank_accuracy, build_model, count_params, iteration_loss
+from lib.model import amp_dtype_for, autocast, blank_accuracy, build_model, count_params, sequence_loss
 from lib.provenance import code_identity
 from lib.schedule import lr_at
 
@@ -99,19 +100,34 @@ def _wants_cuda(cfg: RunConfig) -> bool:
 
 
 def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype | None]:
-    """(device, autocast dtype or None for plain fp32); TF32 matmuls on CUDA."""
+    """(device, autocast dtype or None for plain fp32); TF32 matmuls on CUDA, as the scripts'
+    set_float32_matmul_precision('high')."""
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     if _wants_cuda(cfg):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"train.device={cfg.train.device!r} but CUDA is not available")
-        device = torch.device(f"cuda:{ranks.local_rank}" if ranks.world > 1 else cfg.train.device.replace("auto", "cuda"))
+        device = cuda_device(cfg.train.device, ranks)
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     else:
         device = torch.device(cfg.train.device.replace("auto", "cpu"))
     return device, amp_dtype_for(cfg.train.dtype, device)
+
+
+def cuda_device(setting: str, ranks: Dist) -> torch.device:
+    """The one CUDA device of this process, always with its index: a torchrun rank's cuda:LOCAL_RANK, the
+    named cuda:N, or for "auto" and "cuda" the current device (cuda:0 unless CUDA_VISIBLE_DEVICES says more)."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={setting!r} but CUDA is not available")
+    if ranks.world > 1:
+        index = ranks.local_rank
+    elif setting in ("auto", "cuda"):
+        index = torch.cuda.current_device()
+    else:
+        index = torch.device(setting).index or 0
+    if index >= torch.cuda.device_count():
+        raise RuntimeError(f"train.device={setting!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
 
 
 def make_context(cfg: RunConfig, out_dir, progress: bool) -> Context:
@@ -220,9 +236,11 @@ def prepare_data(ctx: Context) -> RunData:
 # --- the parts: model, optimiser, EMA, carry -----------------------------------------------------
 
 def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
-    """AdamW, SAM around it. optim.decay=all decays every parameter, as torch's AdamW does when given
-    model.parameters() (the log); matrices spares biases, norms and embeddings."""
+    """AdamW, SAM around it, or Muon on the matrices beside it. optim.decay=all decays every parameter, as
+    torch's AdamW does when given model.parameters() (the log); matrices spares biases, norms and embeddings."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optim.name == "muon":
+        return MuonAdamW(params, cfg, device)
     if cfg.optim.decay == "all":
         groups = [{"params": params, "weight_decay": cfg.optim.weight_decay}]
     else:
@@ -268,6 +286,73 @@ class SAM:
 
     def load_state_dict(self, state):
         self.base.load_state_dict(state)
+
+
+class Muon(torch.optim.Optimizer):
+    """Momentum orthogonalised by Newton-Schulz, as the log's early scripts wrote it (sudoku.py): Nesterov
+    momentum 0.95, then the update of a matrix is G / |G|_F pushed toward an orthogonal matrix by 5 steps
+    of G = 1.5 G - 0.5 G G^T G, scaled by sqrt(max(1, rows / cols)). No weight decay."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.95, ns_steps: int = 5):
+        super().__init__(params, dict(lr=lr, momentum=momentum, ns_steps=ns_steps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        result = None
+        if closure is not None:
+            with torch.enable_grad():
+                result = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
+                buf.mul_(group["momentum"]).add_(p.grad)
+                g = p.grad.add(buf, alpha=group["momentum"])
+                g = newton_schulz(g.view(g.shape[0], -1), group["ns_steps"]).view(g.shape)
+                p.add_(g * max(1, g.shape[0] / g.shape[1]) ** 0.5, alpha=-group["lr"])
+        return result
+
+
+def newton_schulz(g: torch.Tensor, steps: int) -> torch.Tensor:
+    g = g / (g.norm() + 1e-7)
+    for _ in range(steps):
+        g = 1.5 * g - 0.5 * (g @ g.T) @ g
+    return g
+
+
+class MuonAdamW:
+    """The log's early optimiser pair: Muon (optim.muon_lr) on every parameter with 2 or more dimensions,
+    embeddings included, and AdamW (optim.lr, optim.weight_decay) on the rest (biases, norms). The lr
+    schedule scales both: each group keeps its peak in "peak_lr"."""
+
+    def __init__(self, params, cfg: RunConfig, device: torch.device):
+        matrices, rest = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
+        self.muon = Muon(matrices, lr=cfg.optim.muon_lr)
+        self.adamw = torch.optim.AdamW(rest, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                                       weight_decay=cfg.optim.weight_decay, fused=device.type == "cuda")
+        for opt, peak in ((self.muon, cfg.optim.muon_lr), (self.adamw, cfg.optim.lr)):
+            for group in opt.param_groups:
+                group["peak_lr"] = peak
+        self.param_groups = self.muon.param_groups + self.adamw.param_groups
+
+    def step(self, closure):
+        with torch.enable_grad():
+            result = closure()
+        self.muon.step()
+        self.adamw.step()
+        return result
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.muon.zero_grad(set_to_none=set_to_none)
+        self.adamw.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state):
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
 
 
 class EMA:
@@ -320,7 +405,8 @@ class Parts:
     optimizer: object
     ema: EMA | None
     carry: Carry | None
-    step_model: torch.nn.Module  # what the step calls: the model compiled and/or DDP-wrapped
+    step_model: torch.nn.Module  # what the step calls: the model, DDP-wrapped on several ranks
+    steps: dict  # step_functions(ctx): the step's forward and loss, compiled when the run compiles
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -334,17 +420,17 @@ def build_parts(ctx: Context) -> Parts:
     model = build_model(cfg.model, cfg.data.grid_size).to(device)
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     optimizer = make_optimizer(model, cfg, device)
-    step_model = torch.compile(model) if cfg.train.compile else model
-    if ctx.ranks.world > 1:
-        step_model = DDP(step_model, device_ids=[device.index] if device.type == "cuda" else None)
-    return Parts(model, optimizer, ema, Carry() if cfg.train.carry else None, step_model)
+    step_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if ctx.ranks.world > 1 \
+        else model
+    return Parts(model, optimizer, ema, Carry() if cfg.train.carry else None, step_model, step_functions(ctx))
 
 
 # --- one optimiser step ----------------------------------------------------------------------------
 
-def set_lr(optimizer, lr: float) -> float:
+def set_lr(optimizer, lr: float, peak: float) -> float:
+    """Every group at the schedule's lr; a group with a peak of its own (Muon's) at the same share of it."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group["peak_lr"] / peak if "peak_lr" in group else lr
     return lr
 
 
@@ -362,6 +448,44 @@ class StepResult:
     end_state: dict | None  # train.carry: the final model state of the step's (single) micro-batch
 
 
+def compile_mode(ctx: Context) -> str | None:
+    """The torch.compile mode of the run's step, or None for eager: train.compile=auto compiles on CUDA,
+    as every script of the log did (torch.compile(model)); the CPU runs eager, where compiling was slower."""
+    mode = ctx.cfg.train.compile
+    if mode == "auto":
+        return "default" if ctx.device.type == "cuda" else None
+    return None if mode == "off" else mode
+
+
+def _compile(fn, mode: str):
+    # one place that compiles, so a test can count what gets compiled (and when it recompiles)
+    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
+
+
+def step_functions(ctx: Context) -> dict:
+    """The training step's forward and loss, compiled when the run compiles: the whole rollout (the carried
+    start included) and the loss, whose backward the compiled graph also covers; for nested sharing, one
+    supervision step with its loss. Checkpoints keep the plain model's parameter names."""
+    cfg, device, amp = ctx.cfg, ctx.device, ctx.amp_dtype
+    one_step = dataclasses.replace(cfg.model, loss="all")  # a supervision step's loss is its own iteration's
+
+    def forward_loss(model, x, y, start):
+        with autocast(device, amp):  # forward only: backward runs outside autocast
+            out = model(x, carried=start)
+            return sequence_loss(out, y, x, cfg.model), out
+
+    def supervision_step(model, state, first: bool, y, x):
+        # a nested step depends on its index only through i == 0 (positions in the first step only)
+        with autocast(device, amp):
+            state, logits = model.step(state, 0 if first else 1)
+            return state, logits, sequence_loss(logits[None], y, x, one_step)
+
+    mode = compile_mode(ctx)
+    if mode is None:
+        return {"forward_loss": forward_loss, "supervision_step": supervision_step}
+    return {"forward_loss": _compile(forward_loss, mode), "supervision_step": _compile(supervision_step, mode)}
+
+
 def train_step(ctx: Context, parts: Parts, xs, ys, start: tuple | None = None) -> StepResult:
     """One optimiser step over the step's micro-batches. SAM calls the closure twice and returns the first
     call's figures."""
@@ -375,21 +499,18 @@ def train_step(ctx: Context, parts: Parts, xs, ys, start: tuple | None = None) -
             sync = j == len(xs) - 1 or not isinstance(model, DDP)  # all-reduce once, on the last micro-batch
             with (contextlib.nullcontext() if sync else model.no_sync()):
                 if cfg.model.sharing == "nested":
-                    loss, logits = backward_per_supervision_step(model, x, y, ctx, len(xs))
+                    loss, logits = backward_per_supervision_step(model, x, y, ctx, len(xs), parts.steps)
                 else:
-                    with autocast(device, ctx.amp_dtype):  # forward only: backward runs outside autocast
-                        if cfg.train.carry:
-                            logits, end = model.rollout(x, carried=start)
-                        else:
-                            logits = model(x)
-                        loss = iteration_loss(logits, y, mode=cfg.model.loss) / len(xs)
+                    loss, out = parts.steps["forward_loss"](model, x, y, start)
+                    loss = loss / len(xs)
                     loss.backward()
+                    logits, end = out.logits, out.state
             total += loss.detach()
             with torch.no_grad():
                 acc += blank_accuracy(logits[-1], y, x).mean() / len(xs)
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-        return torch.stack([total, acc]), end
+        return torch.stack([total, acc]), end if cfg.train.carry else None
 
     stats, end = optimizer.step(closure)
     if ctx.ranks.world > 1:
@@ -399,21 +520,21 @@ def train_step(ctx: Context, parts: Parts, xs, ys, start: tuple | None = None) -
     return StepResult(loss, acc, end)
 
 
-def backward_per_supervision_step(model, x, y, ctx: Context, n_micro: int):
+def backward_per_supervision_step(model, x, y, ctx: Context, n_micro: int, steps: dict | None = None):
     """TRM's deep supervision for sharing=nested: its state is detached between supervision steps
     (iterations), so each step's graph is independent and is backpropagated as soon as its loss is known.
     The gradient is the one of the loss over all iterations, but memory holds one step's activations
     instead of all of them, which is what lets the log's batch 4096 fit (benchmarks/bench_memory.py).
     Returns (loss, logits [T, B, C, N] detached)."""
-    cfg, device, amp_dtype = ctx.cfg, ctx.device, ctx.amp_dtype
+    cfg, device = ctx.cfg, ctx.device
+    step = (steps or step_functions(ctx))["supervision_step"]
     T, total, outs = cfg.model.iterations, torch.zeros((), device=device), []
-    with autocast(device, amp_dtype):
+    with autocast(device, ctx.amp_dtype):
         state = model.init_state(x)
     for i in range(T):
-        with autocast(device, amp_dtype):
-            state, logits = model.step(state, i)
-            supervised = cfg.model.loss == "all" or i == T - 1
-            loss = iteration_loss(logits[None], y) / (T if cfg.model.loss == "all" else 1) / n_micro
+        state, logits, loss = step(model, state, i == 0, y, x)
+        supervised = cfg.model.loss == "all" or i == T - 1
+        loss = loss / (T if cfg.model.loss == "all" else 1) / n_micro
         if supervised:
             loss.backward(retain_graph=True)  # retained: the puzzle's encoding, which later steps reuse
             total += loss.detach()
@@ -432,16 +553,21 @@ class EvalResult:
     per_puzzle: pd.DataFrame  # lib.evaluate.evaluate's per-puzzle frame, tagged with the trained count
 
 
-def eval_counts(cfg: RunConfig) -> list[int]:
-    return sorted(set(cfg.eval.iterations) | {cfg.model.iterations})  # the trained count is always reported
+def eval_counts(cfg: RunConfig, final: bool = True) -> list[int]:
+    """The counts a run reports: the trained one and eval.iterations; the evaluations during training stop at
+    2x the trained count (a rollout to 1024 iterations is for the end)."""
+    counts = sorted(set(cfg.eval.iterations) | {cfg.model.iterations})  # the trained count is always reported
+    return counts if final else [c for c in counts if c <= 2 * cfg.model.iterations]
 
 
-def run_eval(ctx: Context, model, test, metrics: MetricsWriter, step: int) -> EvalResult:
-    """Evaluate once to the largest count; log solved and cell_acc at every reported count."""
+def run_eval(ctx: Context, model, test, metrics: MetricsWriter, step: int, final: bool = True) -> EvalResult:
+    """Evaluate once to the largest count (lib.evaluate.scored_counts keeps every count to 2x the trained one
+    and the powers of two beyond); log solved and cell_acc at every reported count."""
     cfg = ctx.cfg
     trained = cfg.model.iterations
-    counts = eval_counts(cfg)
-    curves, per_puzzle = evaluate(model, test, max(counts), cfg.eval.batch_size, ctx.device, amp_dtype=ctx.amp_dtype)
+    counts = eval_counts(cfg, final)
+    curves, per_puzzle = evaluate(model, test, counts, cfg.eval.batch_size, ctx.device, amp_dtype=ctx.amp_dtype,
+                                  trained=trained)
     for k in counts:
         for metric in ("solved", "cell_acc"):
             for bucket, value in at_iteration(curves, k, metric).items():
@@ -452,8 +578,8 @@ def run_eval(ctx: Context, model, test, metrics: MetricsWriter, step: int) -> Ev
 
 
 def _per_puzzle(ctx: Context, model, test) -> pd.DataFrame:
-    _, per = evaluate(model, test, max(eval_counts(ctx.cfg)), ctx.cfg.eval.batch_size, ctx.device,
-                      amp_dtype=ctx.amp_dtype)
+    _, per = evaluate(model, test, eval_counts(ctx.cfg), ctx.cfg.eval.batch_size, ctx.device,
+                      amp_dtype=ctx.amp_dtype, trained=ctx.cfg.model.iterations)
     return per.assign(trained_iterations=ctx.cfg.model.iterations)
 
 
@@ -529,6 +655,10 @@ class TrainState:
         return best
 
 
+def parts_device(parts: Parts) -> torch.device:
+    return next(parts.model.parameters()).device
+
+
 def save_checkpoint(path: Path, parts: Parts, state: TrainState, cfg: RunConfig) -> None:
     """Atomically: a kill or a full disk mid-save leaves the previous checkpoint at `path` loadable."""
     ckpt = {
@@ -540,7 +670,8 @@ def save_checkpoint(path: Path, parts: Parts, state: TrainState, cfg: RunConfig)
         "config": cfg.to_dict(),
         "code": code_identity(),
         "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # the run's own device only: a checkpoint from an 8-GPU machine must load on a 1-GPU one
+        "cuda_rng": [torch.cuda.get_rng_state(parts_device(parts))] if parts_device(parts).type == "cuda" else [],
     }
     files.atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
@@ -557,10 +688,18 @@ def restore(path: Path, parts: Parts, cfg: RunConfig, device) -> TrainState:
         parts.ema.model.load_state_dict(ckpt["ema"] if ckpt["ema"] is not None else ckpt["model"])
     if parts.carry is not None:
         parts.carry.load_state_dict(ckpt["carry"])
-    torch.set_rng_state(ckpt["torch_rng"].cpu())
-    if ckpt["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
+    restore_rng(ckpt, device)
     return TrainState.from_dict(ckpt["state"])
+
+
+def restore_rng(ckpt: dict, device) -> None:
+    """The CPU generator, and the run's CUDA device's: a checkpoint keeps one CUDA state, the run's. (Older ones
+    kept every device's, of which the run's own device's is the one that matters.)"""
+    torch.set_rng_state(ckpt["torch_rng"].cpu())
+    device = torch.device(device)
+    states = ckpt.get("cuda_rng") or []
+    if states and device.type == "cuda":
+        torch.cuda.set_rng_state(states[min(device.index or 0, len(states) - 1)].cpu(), device)
 
 
 def start_state(ctx: Context, resume: bool, curriculum: Curriculum, parts: Parts) -> tuple[TrainState, bool]:
@@ -719,7 +858,7 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
         while state.step < cfg.train.steps:
             t0 = time.perf_counter()
             step, cur = state.step, state.curriculum
-            lr = set_lr(parts.optimizer, lr_at(step, cfg, cur.stage_start, cur.stage))
+            lr = set_lr(parts.optimizer, lr_at(step, cfg, cur.stage_start, cur.stage), cfg.optim.lr)
             p, a = run_data.batcher(run_data.curriculum.pool(cur), batch_rng(cfg.train.seed, step, cur.stage),
                                     cfg.train.batch_size)
             p, a, start = parts.carry.fill(p, a) if parts.carry else (p, a, None)
@@ -742,7 +881,7 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
                 log_training(metrics, state, lr, cur.stage, bar)
             final = state.step == cfg.train.steps
             if main and (state.step % cfg.train.eval_every == 0 or final):
-                evaluation = run_eval(ctx, parts.eval_model, run_data.tests["test"], metrics, state.step)
+                evaluation = run_eval(ctx, parts.eval_model, run_data.tests["test"], metrics, state.step, final)
                 if state.record_eval(evaluation):
                     save_checkpoint(out.best, parts, state, cfg)
                 if final:

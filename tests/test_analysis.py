@@ -133,11 +133,8 @@ def test_puzzle_dynamics_rejects_a_bad_upto():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from lib import workbook
-    # one cpu-smoke run per test session: test_explorer.py trains into the same folder and reuses it
-    return workbook.train_runs("cpu-smoke", ["baseline"], [0], tmp_path_factory.getbasetemp() / "smoke",
-                               progress=False)[0]
+def run_dir(smoke_run):
+    return smoke_run  # conftest.py: one trained cpu-smoke run per test session
 
 
 def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):

@@ -38,3 +38,15 @@ def test_bench_train_runs_and_prints_its_ratios(tmp_path):
 def test_bench_memory_runs_and_prints_per_sample_memory(tmp_path):
     text = bench("bench_memory.py", tmp_path=tmp_path)
     assert "peak memory per sample without checkpointing" in text and "largest batch estimate" in text
+
+
+@pytest.mark.slow
+def test_bench_test_time_runs_and_prints_its_rate(tmp_path):
+    text = bench("bench_test_time.py", tmp_path=tmp_path)
+    assert "puzzle-iterations/s" in text and "GFLOP/s" in text and "of an fp32 matmul" in text
+
+
+@pytest.mark.slow
+def test_bench_dropout_runs_and_prints_its_ratio(tmp_path):
+    text = bench("bench_dropout.py", tmp_path=tmp_path)
+    assert "speed ratio torch/lib at dropout 0.1" in text and "ms/step" in text

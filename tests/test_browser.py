@@ -21,10 +21,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    # one cpu-smoke run per test session, shared with test_analysis.py and test_explorer.py
-    return workbook.train_runs("cpu-smoke", ["baseline"], [0], tmp_path_factory.getbasetemp() / "smoke",
-                               progress=False)[0]
+def run_dir(smoke_run):
+    return smoke_run  # conftest.py: one trained cpu-smoke run per test session
 
 
 def test_explorer_slider_changes_the_grid_in_chromium(run_dir, tmp_path):

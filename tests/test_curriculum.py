@@ -8,7 +8,7 @@ import pytest
 from lib.config import make_config
 from lib.schedule import lr_at
 from lib.curriculum import (Curriculum, CurriculumState, batch_indices, batch_rng, phase_bounds,
-                            plateaued, stage_pools)
+                            plateau_rule, plateaued, stage_pools, stage_rule)
 
 
 def cfg_with(**overrides):
@@ -79,10 +79,12 @@ VALUES = np.array([0, 1, 1, 2, 3, 3, 5, 8, 13, 21])
     ("reverse", [[6, 7, 8, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10))]),  # >= 5, >= 2, all
     ("regular", [[0, 1, 2], [0, 1, 2, 3, 4, 5, 6], list(range(10))]),  # <= 1, <= 5, all
     ("plateau", [[6, 7, 8, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10))]),
+    ("easy_only", [[0, 1, 2, 3, 4, 5]]),  # easy_max = 3 (it once fell through to the hard gate)
 ])
 def test_stage_pools(kind, expected):
-    thresholds = [1, 5] if kind == "regular" else [5, 2]
-    cfg = cfg_with(curriculum__kind=kind, curriculum__thresholds=thresholds, curriculum__hard_min=3)
+    settings = {"mixed": {}, "hard_only": {"curriculum__hard_min": 3}, "easy_only": {"curriculum__easy_max": 3},
+                "regular": {"curriculum__thresholds": [1, 5]}}.get(kind, {"curriculum__thresholds": [5, 2]})
+    cfg = cfg_with(curriculum__kind=kind, **settings)
     assert [p.tolist() for p in stage_pools(cfg, VALUES)] == expected
 
 
@@ -128,8 +130,11 @@ def test_plateau_rule():
 
 
 def test_plateau_curriculum_raises_on_plateau_only_and_never_regresses():
-    cfg = cfg_with(curriculum__kind="plateau", curriculum__thresholds=[5, 2], curriculum__plateau_window=5,
-                   curriculum__plateau_threshold=0.01, curriculum__min_steps_per_stage=20, train__steps=1000)
+    # shares of the 1,000-step run: a 5-step window (threshold 1% over it) and a 20-step guard
+    cfg = cfg_with(curriculum__kind="plateau", curriculum__thresholds=[5, 2], curriculum__plateau_window=0.005,
+                   curriculum__plateau_min_window=5, curriculum__plateau_threshold=0.01,
+                   curriculum__min_steps_per_stage=0.02, train__steps=1000)
+    assert plateau_rule(cfg) == (5, pytest.approx(0.01), 20)
     cur = Curriculum(cfg, VALUES)
     state = cur.start()
     for step in range(100):  # a loss still falling > 1% per window: no raise
@@ -147,7 +152,40 @@ def test_plateau_curriculum_raises_on_plateau_only_and_never_regresses():
     assert state.stage == 2  # the last stage is final
     # the state survives a checkpoint round trip (the resume never regresses the gate)
     again = CurriculumState.from_dict(state.to_dict())
-    assert again == state and len(again.losses) <= 2 * cfg.curriculum.plateau_window
+    assert again == state and len(again.losses) <= 2 * plateau_rule(cfg)[0]
+
+
+def test_the_plateau_gate_keeps_its_share_of_the_run_at_any_length():
+    """The plateau-aligned recipe's window (0.1% of the run), guard (4%) and 0.5% threshold: a run 50x shorter
+    keeps the guard's share, and a window floored at plateau_min_window asks for the same improvement per
+    share of the run (the threshold grows with the window)."""
+    long_run = cfg_with(curriculum__kind="plateau", curriculum__thresholds=[5, 2], train__steps=70_000)
+    short = cfg_with(curriculum__kind="plateau", curriculum__thresholds=[5, 2], train__steps=1_400)
+    (w_long, t_long, g_long), (w_short, t_short, g_short) = plateau_rule(long_run), plateau_rule(short)
+    assert (w_long, g_long) == (70, 2_800) and t_long == pytest.approx(0.005)
+    assert g_short == 56 and w_short == 25 and t_short == pytest.approx(0.005 * 25 / 1.4)
+    assert t_short / (w_short / 1_400) == pytest.approx(t_long / (w_long / 70_000))
+
+
+def test_every_curriculum_draws_its_pool_on_cpu_smoke():
+    """On cpu-smoke's real split: each curriculum's stages hold the puzzles its rule names, the last all."""
+    from lib import data
+    depth_edges = make_config("cpu-smoke").data.bucket_edges
+    for kind, settings in {"mixed": {}, "reverse": {}, "regular": {"curriculum.thresholds": [1, 2]},
+                           "plateau": {}, "hard_only": {"curriculum.hard_min": depth_edges[-1]},
+                           "easy_only": {"curriculum.easy_max": depth_edges[0]}}.items():
+        cfg = make_config("cpu-smoke", overrides={"curriculum.kind": kind, **settings})
+        values = np.asarray(data.load_splits(cfg.data, progress=False).train[cfg.data.bucket_by])
+        pools = Curriculum(cfg, values).pools
+        rules = [stage_rule(cfg, s) for s in range(len(pools))]
+        for pool, (op, threshold) in zip(pools, rules):
+            want = {"all": np.ones(len(values), bool), ">=": values >= (threshold or 0),
+                    "<=": values <= (threshold or 0)}[op]
+            assert np.array_equal(pool, np.flatnonzero(want)), (kind, op, threshold)
+        if kind == "easy_only":
+            assert values[pools[0]].max() <= depth_edges[0] < values.max(), "easy-only trains the easiest puzzles only"
+        if kind == "hard_only":
+            assert values[pools[0]].min() >= depth_edges[-1] > values.min()
 
 
 # --- batches -----------------------------------------------------------------------------------------

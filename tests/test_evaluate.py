@@ -53,8 +53,11 @@ def test_curves_and_per_puzzle_rows(grids):
     model = OracleModel(p, a, solve_at)
     curves, per = evaluate(model, (p, a, buckets), iterations=[3, T], batch_size=10)
     assert list(per.columns) == ["puzzle", "question", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
-                                 "cell_acc", "solved"]
+                                 "cell_acc", "solved", "changed"]
     assert len(per) == len(p) * T and per["iteration"].min() == 1 and per["iteration"].max() == T
+    # the oracle's argmax moves once, when it switches to the answer; the first iteration counts as a move
+    moved = (per["iteration"] == 1) | (per["iteration"] == solve_at[per["puzzle"]])
+    assert per["changed"].tolist() == moved.tolist()
     assert list(dict.fromkeys(curves["bucket"])) == ["0", "1-2", "3+", "all"]
     for t in range(1, T + 1):
         row = curves[(curves.bucket == "all") & (curves.iteration == t)].iloc[0]
@@ -124,12 +127,12 @@ def test_real_model_step_api_matches_forward():
     p, a = p.reshape(16, -1), a.reshape(16, -1)
     curves, per = evaluate(model, (p, a), iterations=[4, 8], batch_size=5)
     with torch.no_grad():
-        logits = model(torch.from_numpy(p).long(), iterations=8)
+        logits = model(torch.from_numpy(p).long(), iterations=8).logits
     for t in (1, 4, 8):
-        pred = (logits[t - 1].argmax(-1) + 1).numpy()
+        pred = np.where(p > 0, p, (logits[t - 1].argmax(-1) + 1).numpy())  # the givens copied, as the scripts
         assert np.array_equal(per[per.iteration == t].solved.to_numpy(), (pred == a).all(1))
     result = solve(p, model, iterations=8)
-    assert np.array_equal(result.grids.reshape(16, -1), (logits[-1].argmax(-1) + 1).numpy())
+    assert np.array_equal(result.grids.reshape(16, -1), np.where(p > 0, p, (logits[-1].argmax(-1) + 1).numpy()))
     assert solve(p, model).iterations_used.tolist() == [cfg.model.iterations] * 16  # default: the trained count
     assert model.training is False
 

@@ -5,16 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib import explorer, files, runner, workbook
+from lib import explorer, files, runner
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    # one cpu-smoke run per test session: test_analysis.py trains into the same folder and reuses it
-    return workbook.train_runs("cpu-smoke", ["baseline"], [0], tmp_path_factory.getbasetemp() / "smoke",
-                               progress=False)[0]
+def run_dir(smoke_run):
+    return smoke_run  # conftest.py: one trained cpu-smoke run per test session
 
 
 @pytest.fixture(scope="module")

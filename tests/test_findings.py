@@ -1,6 +1,6 @@
-"""The claim checker: bootstrap coverage, verdict logic, tidy results from run folders, the findings notebook."""
+"""The claim checker: the registry, the adaptive seed plan, tidy results from run folders, claims against them,
+the findings notebook. The interval and the verdict rules are tests/test_stats.py's."""
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -10,128 +10,87 @@ import yaml
 
 from lib import findings
 from lib.config import VARIANTS
-from lib import stats, sweep
-from lib.claims import CLAIMS, Claim, Side, claim_variants
+from lib import sweep
+from lib.claims import CLAIMS, SEQUEL_CLAIMS, Claim, Side, claim_variants, claims_for
 from lib.config import config_twin
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "findings-cpu-smoke.parquet"
 
 
-# --- statistics ----------------------------------------------------------------------------------
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _draw(rng, effect: float, n_seeds: int = 3, n_puzzles: int = 300, seed_sd: float = 0.1):
-    """Synthetic per-(seed, puzzle) solved arrays: shared puzzle difficulty, a per-run skill offset
-    (training variance) and Bernoulli outcomes; `effect` is A's logit advantage."""
-    difficulty = rng.normal(0, 1.5, n_puzzles)
-    p_a = _sigmoid(0.8 + effect + rng.normal(0, seed_sd, (n_seeds, 1)) - difficulty)
-    p_b = _sigmoid(0.8 + rng.normal(0, seed_sd, (n_seeds, 1)) - difficulty)
-    return rng.random(p_a.shape) < p_a, rng.random(p_b.shape) < p_b
-
-
-def _true_difference(effect: float, seed_sd: float = 0.1, n: int = 400_000) -> float:
-    rng = np.random.default_rng(123)
-    difficulty = rng.normal(0, 1.5, n)
-    a = _sigmoid(0.8 + effect + rng.normal(0, seed_sd, n) - difficulty)
-    b = _sigmoid(0.8 + rng.normal(0, seed_sd, n) - difficulty)
-    return 100 * float((a - b).mean())
-
-
-def test_ci_covers_the_true_difference_in_at_least_90_percent_of_draws():
-    rng = np.random.default_rng(0)
-    true = _true_difference(0.3)
-    covered = 0
-    for i in range(100):
-        a, b = _draw(rng, 0.3)
-        _, lo, hi = stats.paired_bootstrap(a, b, n_boot=300, seed=i)
-        covered += lo <= true <= hi
-    assert covered >= 90, f"the 95% CI covered the true difference {true:.2f}pp in only {covered}/100 draws"
-
-
-def test_a_known_null_is_inconclusive_and_a_large_effect_holds():
-    rng = np.random.default_rng(1)
-    verdicts = []
-    for i in range(40):
-        a, b = _draw(rng, 0.0)
-        verdicts.append(stats.verdict(*stats.paired_bootstrap(a, b, n_boot=300, seed=i), ">"))
-    assert verdicts.count("inconclusive") >= 36, verdicts
-    a, b = _draw(rng, 1.5)
-    assert stats.verdict(*stats.paired_bootstrap(a, b, n_boot=300), ">") == "holds"
-    assert stats.verdict(*stats.paired_bootstrap(b, a, n_boot=300), ">") == "reversed"
-
-
-def test_bootstrap_difference_is_in_percentage_points_and_paired():
-    a = np.array([[1, 1, 0, 0], [1, 1, 1, 0]])
-    b = np.array([[1, 0, 0, 0], [1, 0, 1, 0]])
-    diff, lo, hi = stats.paired_bootstrap(a, b, n_boot=200)
-    assert diff == pytest.approx(25.0)
-    assert lo <= diff <= hi
-    same = stats.paired_bootstrap(a, a, n_boot=50)
-    assert same == (0.0, 0.0, 0.0)  # paired: identical sides never differ, whatever the draw
-
-
-def test_bootstrap_rejects_misaligned_or_empty_sides():
-    with pytest.raises(ValueError, match="aligned"):
-        stats.paired_bootstrap(np.ones((3, 10)), np.ones((2, 10)))
-    with pytest.raises(ValueError, match="no paired results"):
-        stats.paired_bootstrap(np.ones((0, 0)), np.ones((0, 0)))
-
-
-@pytest.mark.parametrize("diff,lo,hi,direction,margin,expected", [
-    (5, 2, 8, ">", 1, "holds"),
-    (-5, -8, -2, ">", 1, "reversed"),
-    (1, -1, 3, ">", 1, "inconclusive"),
-    (-5, -8, -2, "<", 1, "holds"),
-    (5, 2, 8, "<", 1, "reversed"),
-    (0.1, -0.5, 0.8, "≈", 1, "holds"),
-    (0.5, -0.5, 1.5, "≈", 1, "inconclusive"),
-    (3, 2, 4, "≈", 1, "reversed"),
-    (-0.4, -0.8, 0.1, "≥", 1, "holds"),
-    (-3, -4, -2, "≥", 1, "reversed"),
-    (-1, -2, 0.5, "≥", 1, "inconclusive"),
-    (0.4, -0.1, 0.8, "≤", 1, "holds"),
-    (3, 2, 4, "≤", 1, "reversed"),
-    (math.nan, math.nan, math.nan, ">", 1, "not run"),
-])
-def test_verdict(diff, lo, hi, direction, margin, expected):
-    assert stats.verdict(diff, lo, hi, direction, margin) == expected
-
-
-def test_verdict_and_claim_reject_an_unknown_direction():
-    with pytest.raises(ValueError, match="direction"):
-        stats.verdict(1, 0, 2, ">>")
-    with pytest.raises(ValueError, match="direction"):
-        Claim("x", "x", "s", "f", Side("a"), Side("b"), "=")
-
-
-def test_mean_ci_is_t_based():
-    m, lo, hi = stats.mean_ci([1.0, 2.0, 3.0])
-    assert m == 2.0 and hi - m == pytest.approx(4.303 / math.sqrt(3), rel=1e-3)  # t(2) = 4.303, sd 1
-    assert stats.mean_ci([5.0]) == (5.0, 5.0, 5.0)
-    assert all(math.isnan(x) for x in stats.mean_ci([]))
-    assert stats.t_quantile(30) == pytest.approx(2.042, rel=2e-3)
-
-
 # --- the registry and the sweep grid -------------------------------------------------------------
 
-def test_claims_have_unique_names_and_cover_the_issue():
-    names = [c.name for c in CLAIMS]
+def test_claims_have_unique_names_and_cover_the_issues():
+    names = [c.name for c in CLAIMS + SEQUEL_CLAIMS]
     assert len(names) == len(set(names))
     assert len(CLAIMS) >= 18 and sum(c.beyond_log for c in CLAIMS) == 2
+    assert len(SEQUEL_CLAIMS) >= 9 and all(c.a.iterations_x > 1 for c in SEQUEL_CLAIMS)
+    assert claims_for("cpu-iters") is SEQUEL_CLAIMS and claims_for("gpu-iters") is SEQUEL_CLAIMS
+    assert claims_for("cpu-quick") is CLAIMS
+    # every variant a claim compares differs from the other side on the preset that judges it
+    for preset, claims in (("cpu-quick", CLAIMS), ("cpu-iters", SEQUEL_CLAIMS)):
+        for c in claims:
+            a, b = (findings.trains_as(preset, s.variant) for s in (c.a, c.b))
+            assert a != b or c.a != c.b, f"{c.name}: both sides run one config on {preset}"
 
 
-def test_the_findings_grid_runs_every_variant_the_claims_need():
-    grid = yaml.safe_load((REPO / "findings" / "cpu-quick-grid.yaml").read_text())
-    assert set(findings.variants_to_train("cpu-quick")) <= set(grid["variant"])
-    assert {"curriculum-mixed", "pos-rcb"}.isdisjoint(grid["variant"])  # twins there: their runs would repeat
-    assert grid["seed"] == [0, 1, 2] and grid["fixed"]["preset"] == "cpu-quick"
-    effective = sweep.effective_grid(grid, threads=2)
-    assert effective["fixed"]["overrides"]["train.threads"] == 2 and "overrides" not in grid["fixed"]
-    assert sweep.sweep_name(effective, 2) == "findings-cpu-quick-t2"
+def _tidy_with(tmp_path, per_variant: dict, n: int = 20) -> pd.DataFrame:
+    """Fake cpu-smoke runs: variant -> {seed: solved share} (the first share x n puzzles solved)."""
+    runs = [_fake_run(tmp_path, v, seed, {4: [p < share * n for p in range(n)]})
+            for v, seeds in per_variant.items() for seed, share in seeds.items()]
+    return findings.tidy_results(runs)
+
+
+def test_the_plan_starts_every_variant_with_5_seeds_cheapest_claims_first():
+    plan = findings.seed_plan(findings.read_results("/nonexistent.parquet"), "cpu-quick")
+    assert (plan["action"] == "start").all() and len(plan) == len(CLAIMS)
+    grid = findings.plan_grid(plan, "cpu-quick")
+    jobs = [(j["variant"], j["seed"]) for j in grid["jobs"]]
+    assert len(jobs) == len(set(jobs)) == 5 * len(findings.variants_to_train("cpu-quick"))
+    assert grid["fixed"] == {"preset": "cpu-quick"}
+    order = list(dict.fromkeys(v for v, _ in jobs))
+    costs = plan.set_index("claim")["cost"]
+    assert costs.min() > 0 and findings.run_cost("cpu-quick", "sam") > 1.5  # SAM's second pass
+    first = plan.loc[plan["cost"].idxmin()]
+    assert order[0] in first["variants"]  # a cut-short sweep has finished the cheapest claim first
+    expanded = sweep.expand_grid(sweep.effective_grid(grid, threads=1), {"preset": 0, "variants": 0, "seeds": 0,
+                                                                         "overrides": 0})
+    assert expanded[0]["variants"] == [jobs[0][0]] and expanded[0]["overrides"] == {"train.threads": 1}
+
+
+def test_the_plan_adds_seeds_only_where_the_interval_straddles_and_more_would_decide(tmp_path):
+    claim = Claim("x", a=Side("original"), b=Side("no-iteration"), direction=">")
+    five = range(5)
+    # decided: A solves every puzzle, B none
+    decided = _tidy_with(tmp_path / "d", {"original": {s: 1.0 for s in five}, "no-iteration": {s: 0.0 for s in five}})
+    row = findings.seed_plan(decided, "cpu-smoke", [claim]).iloc[0]
+    assert row["action"] == "decided at 5 seeds" and row["jobs"] == []
+    # undecided, but seeds agree enough that 10 would decide: two more each
+    close = _tidy_with(tmp_path / "c", {"original": {0: .55, 1: .7, 2: .5, 3: .65, 4: .6},
+                                        "no-iteration": {0: .6, 1: .45, 2: .5, 3: .5, 4: .45}}, n=200)
+    row = findings.seed_plan(close, "cpu-smoke", [claim]).iloc[0]
+    compared = findings.compare(close, claim)
+    overall = compared.set_index("bucket").loc["all"]
+    assert not overall["decided"] and overall["decided at 10 seeds"]
+    assert row["action"] == "undecided: more seeds"
+    assert sorted(row["jobs"]) == [("no-iteration", 5), ("no-iteration", 6), ("original", 5), ("original", 6)]
+    # a null: 10 seeds would not decide it either, so no more are spent
+    null = _tidy_with(tmp_path / "n", {"original": {0: .3, 1: .9, 2: .5, 3: .1, 4: .6},
+                                       "no-iteration": {0: .6, 1: .2, 2: .5, 3: .8, 4: .4}})
+    row = findings.seed_plan(null, "cpu-smoke", [claim]).iloc[0]
+    assert row["action"] == "undecided, and 10 seeds would not decide it" and row["jobs"] == []
+    assert "3 runs to train" not in findings.plan_text(findings.seed_plan(null, "cpu-smoke", [claim]))
+
+
+def test_a_sweep_of_the_plan_trains_what_it_asks_then_collects(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda nb, grid, **kw: calls.append(yaml.safe_load(Path(grid).read_text()))
+                        or pd.DataFrame({"name": ["x"], "status": ["ok"], "error": [""]}))
+    monkeypatch.setattr(sweep, "OUTPUTS", tmp_path)
+    monkeypatch.setattr(findings, "collect", lambda dirs, out, committed: Path(out))
+    sweep.findings_sweep("cpu-quick", "notebooks/01_baseline.ipynb", 1, 1, str(tmp_path / "r.parquet"), max_runs=3)
+    assert len(calls) == 1 and len(calls[0]["jobs"]) == 3  # a slice: the plan's first 3 runs
+    assert calls[0]["fixed"] == {"preset": "cpu-quick", "overrides": {"train.threads": 1}}
 
 
 def test_every_claim_variant_is_registered():
@@ -205,14 +164,14 @@ def test_claims_compare_paired_puzzles_and_say_not_run_for_missing_variants(tmp_
     runs = [_fake_run(tmp_path, v, s, {4: [True] * n, 8: [True] * n}) for s in (0, 1, 2) for v in ("original", "baseline")]
     runs += [_fake_run(tmp_path, "no-iteration", s, {4: [p % 4 == 0 for p in range(n)]}) for s in (0, 1, 2)]
     tidy = findings.tidy_results(runs)
-    table = findings.claim_table(tidy, n_boot=200).set_index("claim")
+    table = findings.claim_table(tidy).set_index("claim")
     by_name = {c.name: c.text for c in CLAIMS}
     iteration = table.loc[by_name["iteration"]]
     assert iteration["verdict"] == "holds" and iteration["n seeds"] == 3
     assert "+75.0pp" in iteration["our figure"]
     assert table.loc[by_name["test-time-iterations"], "verdict"] == "holds"  # 2x iterations: no gain
     assert table.loc[by_name["sam"], "verdict"] == "not run" and table.loc[by_name["sam"], "our figure"] == "—"
-    per_bucket = findings.comparisons(tidy, [c for c in CLAIMS if c.name == "iteration"], n_boot=100)
+    per_bucket = findings.comparisons(tidy, [c for c in CLAIMS if c.name == "iteration"])
     assert list(per_bucket["bucket"]) == ["1", "2", "all"] and (per_bucket["n puzzles"] == [20, 20, 40]).all()
 
 
@@ -221,32 +180,43 @@ def test_ema_claim_compares_ema_and_live_weights_of_one_run(tmp_path):
     runs = [_fake_run(tmp_path, "ema", s, {4: [True] * n}, ema=True) for s in (0, 1, 2)]
     tidy = findings.tidy_results(runs)
     ema_claim = [c for c in CLAIMS if c.name == "ema"]
-    row = findings.comparisons(tidy, ema_claim, n_boot=100).set_index("bucket").loc["all"]
+    row = findings.comparisons(tidy, ema_claim).set_index("bucket").loc["all"]
     assert row["A solved %"] == 100 and row["B solved %"] == 0 and row["verdict"] == "reversed"
 
 
-def test_a_variant_equal_to_the_baseline_reads_the_baselines_runs(tmp_path):
-    assert "cpu-smoke" in VARIANTS["curriculum-reverse"].twin_on
+def test_a_variant_that_runs_anothers_config_reads_its_runs(tmp_path):
+    """On cpu-smoke (two curriculum buckets) the sequel's 3-phase schedule is its 4-phase control's."""
+    assert config_twin("cpu-smoke", "iters-3phase-50k") == "iters-bs2048"
     n = 20
-    plateau = [_fake_run(tmp_path, "curriculum-plateau", s, {4: [True] * n}) for s in (0, 1, 2)]
+    claim = Claim("t", a=Side("iters-3phase-50k"), b=Side("baseline"), direction=">")
+    control = [_fake_run(tmp_path, "iters-bs2048", s, {4: [True] * n}) for s in (0, 1, 2)]
     base = [_fake_run(tmp_path, "baseline", s, {4: [p % 2 == 0 for p in range(n)]}) for s in (0, 1, 2)]
-    claim = next(c for c in CLAIMS if c.name == "plateau")  # curriculum-plateau vs curriculum-reverse
-    row = findings.claim_table(findings.tidy_results(plateau + base), [claim], n_boot=50).iloc[0]
+    row = findings.claim_table(findings.tidy_results(control + base), [claim]).iloc[0]
     assert "+50.0pp" in row["our figure"] and row["n seeds"] == 3
-    assert "curriculum-reverse runs baseline's config on cpu-smoke" in row["note"]
-    own = [_fake_run(tmp_path / "own", "curriculum-reverse", s, {4: [True] * n}) for s in (0, 1, 2)]
-    row = findings.claim_table(findings.tidy_results(plateau + base + own), [claim], n_boot=50).iloc[0]
-    assert "+0.0pp" in row["our figure"] and "baseline's config" not in row["note"]  # its own runs win
-    assert "curriculum-reverse" not in findings.variants_to_train("cpu-smoke")
-    assert "curriculum-mixed" not in findings.variants_to_train("cpu-quick")
-    # two paths through the log that meet: the recipe with row/col/box positions is no-x-after-init
-    assert config_twin("cpu-quick", "pos-rcb", ["baseline", "no-x-after-init"]) == "no-x-after-init"
-    assert config_twin("cpu-quick", "pos-rcb", ["baseline", "original"]) == "pos-rcb"
-    assert "pos-rcb" not in findings.variants_to_train("cpu-quick")
-    rcb = [_fake_run(tmp_path / "rcb", v, s, {4: [True] * n}) for v in ("no-x-after-init", "pos-rcb") for s in (0, 1, 2)]
-    claim = next(c for c in CLAIMS if c.name == "rope-vs-rcb")
-    row = findings.claim_table(findings.tidy_results(base + rcb), [claim], n_boot=50).iloc[0]
-    assert "pos-rcb runs the same config as no-x-after-init on cpu-smoke" in row["note"]
+    assert "iters-3phase-50k runs iters-bs2048's config on cpu-smoke" in row["note"]
+    own = [_fake_run(tmp_path / "own", "iters-3phase-50k", s, {4: [p % 2 == 0 for p in range(n)]}) for s in (0, 1, 2)]
+    row = findings.claim_table(findings.tidy_results(control + base + own), [claim]).iloc[0]
+    assert "+0.0pp" in row["our figure"] and "iters-bs2048's config" not in row["note"]  # its own runs win
+    assert findings.trains_as("cpu-iters", "steps-50k") == "baseline"  # the sequel trains 50K steps already
+
+
+def test_a_claim_beyond_the_trained_count_reports_each_seeds_collapse(tmp_path):
+    n = 10
+    climbing = {4: [p < 5 for p in range(n)], 8: [True] * n}
+    falling = {4: [True] * n, 8: [p < 2 for p in range(n)]}
+    runs = [_fake_run(tmp_path, "iters-lr2e3", s, climbing) for s in (0, 1)]
+    runs += [_fake_run(tmp_path, "iters-lr3e3", s, falling) for s in (0, 1)]
+    claim = Claim("c", a=Side("iters-lr2e3", iterations_x=2), b=Side("iters-lr3e3", iterations_x=2), direction=">")
+    row = findings.claim_table(findings.tidy_results(runs), [claim]).iloc[0]
+    assert row["collapses at (A; B)"] == "none, none; 8, 8" and "+80.0pp" in row["our figure"]
+
+
+def test_a_collapsed_seed_is_flagged_and_per_seed_differences_are_shown(tmp_path):
+    shares = {s: 0.9 for s in range(5)}
+    tidy = _tidy_with(tmp_path, {"original": {**shares, 3: 0.1}, "no-iteration": {s: 0.0 for s in range(5)}})
+    row = findings.claim_table(tidy, [c for c in CLAIMS if c.name == "iteration"]).iloc[0]
+    assert "original seed 3 collapsed (10.0% vs its siblings' median 90.0%)" in row["note"]
+    assert row["per seed A - B (pp)"] == "+90.0, +90.0, +90.0, +10.0, +90.0"
 
 
 def test_collect_keeps_the_committed_runs_no_folder_retrained(tmp_path):
@@ -281,9 +251,9 @@ def test_mixed_thread_counts_are_noted(tmp_path):
     n = 10
     runs = [_fake_run(tmp_path / "a", "original", 0, {4: [True] * n}, threads=1),
             _fake_run(tmp_path / "b", "no-iteration", 0, {4: [False] * n}, threads=2)]
-    table = findings.claim_table(findings.tidy_results(runs), n_boot=50)
+    table = findings.claim_table(findings.tidy_results(runs))
     assert "different thread counts" in table.iloc[0]["note"]
-    assert table.iloc[0]["note"].startswith("provisional: 1 of the 3 seeds")  # one seed is not a finding yet
+    assert table.iloc[0]["note"].startswith("provisional: 1 of the 5 seeds")  # one seed is not a finding yet
 
 
 def test_duplicate_runs_of_a_seed_are_noted(tmp_path):
@@ -291,7 +261,7 @@ def test_duplicate_runs_of_a_seed_are_noted(tmp_path):
     runs = [_fake_run(tmp_path / "a", "original", 0, {4: [True] * n}),
             _fake_run(tmp_path / "b", "original", 0, {4: [False] * n}),
             _fake_run(tmp_path / "a", "no-iteration", 0, {4: [False] * n})]
-    row = findings.claim_table(findings.tidy_results(runs), n_boot=50).iloc[0]
+    row = findings.claim_table(findings.tidy_results(runs)).iloc[0]
     assert "original has several runs of one seed" in row["note"] and "+50.0pp" in row["our figure"]
 
 
@@ -302,15 +272,19 @@ def test_no_results_means_every_claim_is_not_run(tmp_path):
     assert findings.variant_table(tidy).empty
 
 
-def test_findings_md_holds_the_table_and_the_command(tmp_path):
-    table = findings.claim_table(findings.read_results(FIXTURE), n_boot=100)
-    path = findings.write_findings_md(table, tmp_path / "FINDINGS.md", "make findings")
+def test_findings_md_holds_the_table_the_seeds_and_the_command(tmp_path):
+    tidy = findings.read_results(FIXTURE)
+    table = findings.claim_table(tidy)
+    path = findings.write_findings_md(table, tmp_path / "FINDINGS.md", "make findings", plan=findings.seed_plan(tidy, "cpu-smoke"))
     text = path.read_text()
-    assert "make findings" in text and "| claim |" in text and text.count("\n| ") == len(CLAIMS) + 1
+    assert "make findings" in text and "| claim |" in text and "## Seeds per claim" in text
+    assert text.count("\n| ") == 2 * (len(CLAIMS) + 1)  # the claim table and the seeds table
+    assert "per seed A - B (pp)" in text and "log's effect" in text
 
 
 def test_smoke_runs_never_write_the_repository_findings(tmp_path):
     assert findings.findings_md_path("auto", "cpu-quick", "", tmp_path) == REPO / "FINDINGS.md"
+    assert findings.findings_md_path("auto", "cpu-iters", "", tmp_path) == REPO / "FINDINGS-sequel.md"
     assert findings.findings_md_path("auto", "cpu-smoke", "", tmp_path) == tmp_path / "FINDINGS.md"
     assert findings.findings_md_path("auto", "cpu-quick", "x.parquet", tmp_path) == tmp_path / "FINDINGS.md"
     assert findings.findings_md_path("", "cpu-quick", "", tmp_path) is None
@@ -372,7 +346,7 @@ def test_findings_notebook_renders_the_fixture(tmp_path):
 
     md = tmp_path / "FINDINGS.md"
     run = runner.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
-                                {"results_path": str(FIXTURE), "findings_md": str(md), "n_boot": 200},
+                                {"results_path": str(FIXTURE), "findings_md": str(md)},
                                 name="fixture", out_root=tmp_path / "outputs")
     text = md.read_text()
     assert "holds" in text and "not run" in text and "tests/fixtures/findings-cpu-smoke.parquet" in text
@@ -390,27 +364,16 @@ def test_findings_notebook_without_results_says_not_run(tmp_path):
     runner.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
                           {"results_path": str(tmp_path / "missing.parquet"), "findings_md": str(md)},
                           name="empty", out_root=tmp_path / "outputs")
-    assert f"**0 holds, 0 reversed, 0 inconclusive, {len(CLAIMS)} not run.**" in md.read_text()
+    assert f"**0 holds, 0 reversed, 0 inconclusive, {len(CLAIMS)} not run, 0 not testable here.**" in md.read_text()
 
 
-def test_the_weight_decay_note_states_the_schedules_dose():
-    from lib.config import make_config
-    from lib.schedule import lr_at
+def test_the_weight_decay_note_states_the_dose_kept():
+    from lib.config import lr_sum, flatten, make_config
 
-    note = next(c for c in CLAIMS if c.name == "weight-decay").notes["cpu-quick"]
-    for preset in ("cpu-quick", "gpu-paper"):
-        cfg = make_config(preset, "wd-1.0")
-        dose = cfg.optim.weight_decay * sum(lr_at(s, cfg) for s in range(cfg.train.steps))
-        assert f"e^-{dose:.2g}" in note, (preset, dose)
-
-
-def test_the_ema_note_states_how_much_of_the_start_the_average_keeps():
-    from lib.config import make_config
-
-    note = next(c for c in CLAIMS if c.name == "ema").notes["cpu-quick"]
-    quick, paper = (make_config(p, "ema") for p in ("cpu-quick", "gpu-paper"))
-    assert quick.optim.ema_decay == paper.optim.ema_decay == 0.999  # unscaled: the note's premise
-    assert f"{quick.optim.ema_decay ** quick.train.steps:.0%} in it" in note
-    assert f"= {paper.optim.ema_decay ** paper.train.steps:.0e} over" in note
-    ratio_kept = 1 - (1 - paper.optim.ema_decay) * paper.train.steps / quick.train.steps
-    assert f"decay {ratio_kept:.3f}" in note
+    claim = next(c for c in CLAIMS if c.name == "weight-decay")
+    quick, paper = (make_config(p, "wd-1.0") for p in ("cpu-quick", "gpu-paper"))
+    dose = lambda cfg: cfg.optim.weight_decay * lr_sum(flatten(cfg.to_dict()))
+    assert dose(quick) == pytest.approx(dose(paper), rel=1e-9)  # the claim's premise: the same shrinkage
+    note = claim.note("cpu-quick", make_config("cpu-quick"))
+    assert f"wd {make_config('cpu-quick').optim.weight_decay:.3g} and {quick.optim.weight_decay:.3g} here" in note
+    assert claim.note("gpu-paper", make_config("gpu-paper")) == ""

@@ -85,14 +85,14 @@ def test_a_change_to_what_a_run_computes_changes_its_fingerprint(tmp_path, monke
     cfg_name = "baseline"
     with golden.one_thread():
         real = golden.variant_fingerprints_of([cfg_name], tmp_path / "real")[cfg_name]
-        init = model._init_weights
+        init = model._small_init  # the CPU presets pin model.init=small
 
         def slightly_other_init(module):
             init(module)
             if isinstance(module, torch.nn.Linear) and module.bias is not None:
                 torch.nn.init.constant_(module.bias, 1e-2)
 
-        monkeypatch.setattr(model, "_init_weights", slightly_other_init)
+        monkeypatch.setattr(model, "_small_init", slightly_other_init)
         changed = golden.variant_fingerprints_of([cfg_name], tmp_path / "changed")[cfg_name]
     old = {"variants": {cfg_name: real}}
     assert golden.differences({"variants": {cfg_name: changed}}, old, exact=True)

@@ -7,8 +7,9 @@ import time
 import pytest
 import torch
 
+from lib import model as model_lib
 from lib.config import CHOICES, VARIANTS, ModelConfig, make_config
-from lib.model import apply_rope, build_model, count_params, iteration_loss, rope2d_tables
+from lib.model import apply_rope, build_model, count_params, iteration_loss, rope2d_tables, sequence_loss
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -21,7 +22,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-TINY = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_cycles=2, l_cycles=2)
+TINY = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_cycles=2, l_cycles=2, dropout=0.0)
 MODEL_CHOICES = [(key.split(".")[1], value) for key, values in CHOICES.items()
                  if key.startswith("model.") for value in values]
 
@@ -68,14 +69,12 @@ def grads(model) -> dict:
 @pytest.mark.parametrize("n", [4, 6, 9])
 @pytest.mark.parametrize("field,value", MODEL_CHOICES)
 def test_every_choice_runs_forward_backward(field, value, n):
-    needs = {("h_init", "random"): {"input": "concat"},  # a random start must have the puzzle re-fed
-             ("block", "mixer"): {"pos": "rcb"},  # no attention for RoPE to rotate
-             ("pos_every_iter", False): {"pos": "rcb"}}
+    needs = {("input", "embed"): {"feed_preds": False}}  # TRM's input feeds no predictions back
     model = build_model(tiny(**{field: value, **needs.get((field, value), {})}), n)
     puzzle, answer = puzzles(n, batch=3)
-    logits = model(puzzle)
-    assert logits.shape == (2, 3, n * n, n) and logits.dtype == torch.float32
-    loss = iteration_loss(logits, answer, model.cfg.loss)
+    out = model(puzzle)
+    assert out.logits.shape == (2, 3, n * n, n) and out.logits.dtype == torch.float32
+    loss = sequence_loss(out, answer, puzzle, model.cfg)
     loss.backward()
     assert torch.isfinite(loss)
     # every parameter is wired into the loss (a module built but never used is a bug)
@@ -121,7 +120,7 @@ def test_scale_variants_param_counts():
 @pytest.mark.parametrize("n", [4, 6, 9])
 def test_fresh_model_predicts_uniformly(n):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(iterations=4), n)
+    model = build_model(ModelConfig(iterations=4, init="small"), n)  # the workbook's small init
     puzzle, answer = puzzles(n, batch=8)
     loss = iteration_loss(model(puzzle), answer).item()
     assert abs(loss - math.log(n)) < 0.1, (loss, math.log(n))
@@ -135,7 +134,7 @@ def test_step_api_matches_forward(overrides):
     model = build_model(tiny(iterations=3, **overrides), 4).eval()
     puzzle, _ = puzzles(4, batch=5)
     with torch.no_grad():
-        expected = model(puzzle)
+        expected = model(puzzle).logits
         state = model.init_state(puzzle)
         for i in range(3):
             state, logits = model.step(state, i)
@@ -148,7 +147,7 @@ def test_state_rows_can_be_dropped_between_steps():
     puzzle, _ = puzzles(4, batch=6)
     keep = torch.tensor([0, 2, 5])
     with torch.no_grad():
-        full = model(puzzle)
+        full = model(puzzle).logits
         state = model.init_state(puzzle)
         state, _ = model.step(state, 0)
         state = {k: v[keep] for k, v in state.items()}
@@ -161,7 +160,7 @@ def test_puzzle_accepts_grid_shape_and_uint8():
     model = build_model(tiny(), 4).eval()
     puzzle, _ = puzzles(4, batch=2)
     with torch.no_grad():
-        torch.testing.assert_close(model(puzzle.to(torch.uint8).view(2, 4, 4)), model(puzzle))
+        torch.testing.assert_close(model(puzzle.to(torch.uint8).view(2, 4, 4)).logits, model(puzzle).logits)
 
 
 @pytest.mark.parametrize("sharing", ["shared", "phased", "unrolled", "nested"])
@@ -169,7 +168,7 @@ def test_more_iterations_than_trained(sharing):
     model = build_model(tiny(iterations=4, sharing=sharing, n_phases=2 if sharing == "phased" else 2), 4).eval()
     puzzle, _ = puzzles(4, batch=3)
     with torch.no_grad():
-        trained, longer = model(puzzle), model(puzzle, iterations=8)
+        trained, longer = model(puzzle).logits, model(puzzle, iterations=8).logits
     assert longer.shape == (8, 3, 16, 4) and torch.isfinite(longer).all()
     torch.testing.assert_close(longer[:4], trained)
 
@@ -199,7 +198,7 @@ def test_nested_outer_cycles_but_the_last_carry_no_gradient():
     """With no-grad outer cycles, the gradient equals that of a model run from the state those
     cycles reach, treated as a constant."""
     torch.manual_seed(0)
-    model = build_model(tiny(iterations=1, sharing="nested", h_cycles=2, l_cycles=2), 4)
+    model = build_model(tiny(iterations=1, sharing="nested", h_cycles=2, l_cycles=2, pos="rope2d"), 4)
     puzzle, answer = puzzles(4, batch=3)
     iteration_loss(model(puzzle), answer).backward()
     got = grads(model)
@@ -254,7 +253,7 @@ def test_runs_under_bfloat16_autocast():
         model = build_model(tiny(**overrides), 4)
         puzzle, answer = puzzles(4, batch=2)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(puzzle)
+            logits = model(puzzle).logits
             loss = iteration_loss(logits, answer)
         loss.backward()
         assert logits.dtype == torch.float32 and torch.isfinite(loss)
@@ -274,7 +273,7 @@ def test_traces_as_one_graph():
 
 def test_rope2d_scores_depend_on_row_and_column_offsets_only():
     n, hd = 9, 16
-    cos, sin = rope2d_tables(n, hd)
+    cos, sin = rope2d_tables(n, hd, 10.0)
     q, k = torch.randn(hd), torch.randn(hd)
     scores = apply_rope(q.expand(n * n, hd), cos, sin) @ apply_rope(k.expand(n * n, hd), cos, sin).T
     scores = scores.view(n, n, n, n)  # [row_i, col_i, row_j, col_j]
@@ -287,7 +286,7 @@ def test_rope2d_scores_depend_on_row_and_column_offsets_only():
     assert (scores[0, 0, 1, 0] - scores[0, 0, 0, 1]).abs() > 1e-4  # rows and columns differ
 
 
-@pytest.mark.parametrize("pos", ["rope2d", "rcb", "sinusoidal", "none"])
+@pytest.mark.parametrize("pos", ["rope2d", "rcb", "sinusoidal", "learned", "none"])
 def test_positions_tell_blank_cells_apart(pos):
     """One clue in the centre: without positions every blank cell has the same input and sees the
     same set of cells, so all blanks get the same output; positions must tell them apart. (A fully
@@ -301,7 +300,7 @@ def test_positions_tell_blank_cells_apart(pos):
     puzzle = torch.zeros(1, 81, dtype=torch.long)
     puzzle[0, 40] = 5
     with torch.no_grad():
-        logits = model(puzzle)[-1, 0]  # [C, N]
+        logits = model(puzzle).logits[-1, 0]  # [C, N]
     blanks = logits[torch.arange(81) != 40]
     spread = (blanks - blanks[0]).abs().max().item()
     assert (spread < 1e-4) if pos == "none" else (spread > 1e-2), spread
@@ -365,27 +364,161 @@ def test_memorises_a_handful_of_4x4_puzzles():
         opt.step()
         if step % 25 == 0:
             with torch.no_grad():
-                solved = (model(puzzle)[-1].argmax(-1) + 1 == answer).all(-1)
+                solved = (model(puzzle).logits[-1].argmax(-1) + 1 == answer).all(-1)
             if solved.all():
                 break
     print(f"\nmemorised {int(solved.sum())}/16 puzzles at step {step} in {time.perf_counter() - start:.1f}s, loss {loss.item():.3f}")
     assert solved.all()
 
 
-def test_fixed_random_init_needs_the_puzzle_re_fed():
-    from lib.config import ModelConfig
-    with pytest.raises(ValueError, match="h_init=random replaces the encoded puzzle"):
-        build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_init="random"), 4)
-    model = build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, h_init="random",
-                                    input="concat"), 4)
-    a, b = model.init_state(torch.zeros(3, 16, dtype=torch.long))["h"], model.init_state(torch.ones(1, 16, dtype=torch.long))["h"]
-    assert torch.equal(a[0], b[0]) and a.std() > 0.5  # one fixed start for every puzzle
+def test_fixed_random_init_starts_every_puzzle_alike_and_re_adds_the_puzzle():
+    """exp_fixed_init.py: h starts from one fixed random vector per cell, and the encoded puzzle is added
+    every iteration (its puzzle_proj), so the puzzle still reaches every step."""
+    model = build_model(tiny(h_init="random"), 4)
+    a, b = model.init_state(torch.zeros(3, 16, dtype=torch.long)), model.init_state(torch.ones(1, 16, dtype=torch.long))
+    assert torch.equal(a["h"][0], b["h"][0]) and a["h"].std() > 0.5  # one fixed start for every puzzle
+    assert "h0" in a and not torch.equal(a["h0"][0], b["h0"][0])  # the puzzle is re-added each iteration
 
 
 def test_predictions_are_not_fed_back_when_disabled():
-    from lib.config import ModelConfig
-    model = build_model(ModelConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, iterations=2, feed_preds=False), 4)
+    model = build_model(tiny(feed_preds=False), 4)
     state = model.init_state(torch.zeros(2, 16, dtype=torch.long))
     state, _ = model.step(state, 0)
     changed = {**state, "preds": torch.rand_like(state["preds"])}
     torch.testing.assert_close(model.step(state, 1)[1], model.step(changed, 1)[1])
+
+
+# --- what the scripts built ------------------------------------------------------------------------
+
+def test_the_scripts_sinusoidal_positions_give_mirror_cells_of_a_diagonal_box_one_encoding():
+    """exp_sinusoidal_pos.py indexed one 9-position table by row, column and box: cells (r, c) and (c, r) of a
+    box on the diagonal get the same sum, so, both blank, the model cannot tell them apart (the log's 0 solved)."""
+    model = build_model(tiny(pos="sinusoidal", d_model=32), 9)
+    pos = model._additive_pos()
+    assert torch.equal(pos[0 * 9 + 1], pos[1 * 9 + 0])  # (0, 1) and (1, 0), both in box 0
+    assert not torch.equal(pos[0 * 9 + 1], pos[0 * 9 + 2])
+
+
+def test_the_gate_blends_after_the_transformer_which_never_sees_h_prev():
+    model = build_model(tiny(recurrence="gated", input="concat", pos="rcb"), 4).eval()
+    seen = []
+    model.cores[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    state = model.init_state(torch.zeros(1, 16, dtype=torch.long))
+    with torch.no_grad():
+        state, _ = model.step(state, 0)
+        other = {**state, "h": state["h"] + 1.0}  # another h_prev, the same predictions
+        model.step(state, 1), model.step(other, 1)
+    torch.testing.assert_close(seen[1], seen[2])  # the transformer's input does not depend on h_prev
+
+
+def test_the_encoder_init_starts_every_layer_of_a_stack_the_same():
+    """nn.TransformerEncoder deep-copies one layer; the sequel's custom RoPE layers do not."""
+    copied = build_model(tiny(n_layers=3, init="encoder"), 4).cores[0].layers
+    assert all(torch.equal(a, b) for a, b in zip(copied[0].parameters(), copied[2].parameters()))
+    assert torch.equal(copied[0].attn.qkv.bias, torch.zeros_like(copied[0].attn.qkv.bias))  # MHA's zero biases
+    own = build_model(tiny(n_layers=3, init="torch"), 4).cores[0].layers
+    assert not torch.equal(own[0].attn.qkv.weight, own[2].attn.qkv.weight)
+    two = build_model(tiny(n_layers=1, sharing="phased", n_phases=2, init="encoder"), 4).cores
+    assert not torch.equal(two[0].layers[0].attn.qkv.weight, two[1].layers[0].attn.qkv.weight)  # two stacks
+
+
+def test_the_head_is_a_linear_unless_asked_for_a_norm():
+    assert [type(m).__name__ for m in build_model(tiny(), 4).head] == ["Linear"]
+    assert [type(m).__name__ for m in build_model(tiny(head_norm=True), 4).head] == ["LayerNorm", "Linear"]
+
+
+def test_dropout_sits_where_the_encoder_layer_has_it():
+    """nn.TransformerEncoderLayer: dropout on the attention weights, after attention, after the FFN's
+    activation and after the FFN; so in train mode two passes differ, in eval mode they agree."""
+    model = build_model(tiny(dropout=0.5), 4)
+    puzzle, _ = puzzles(4, batch=2)
+    model.train()
+    assert not torch.equal(model(puzzle).logits, model(puzzle).logits)
+    model.eval()
+    assert torch.equal(model(puzzle).logits, model(puzzle).logits)
+    layer, calls = model.train().cores[0].layers[0], []
+    real = model_lib.dropout
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(model_lib, "dropout", lambda x, p, training: calls.append(tuple(x.shape)) or real(x, p, training))
+        layer(torch.zeros(1, 16, 16), None)
+    # the attention weights [B, H, C, C], after attention, inside the FFN (d_ff wide), after it
+    assert calls == [(1, 2, 16, 16), (1, 16, 16), (1, 16, 32), (1, 16, 16)]
+
+
+def test_cpu_dropout_keeps_each_element_with_probability_1_minus_p_and_rescales():
+    torch.manual_seed(0)
+    for p in (0.1, 0.5):
+        mask = model_lib.keep_mask((1_000_001,), p)
+        assert mask.dtype == torch.bool and mask.shape == (1_000_001,)
+        sigma = math.sqrt(p * (1 - p) / mask.numel())
+        assert abs(mask.float().mean().item() - (1 - p)) < 5 * sigma
+    x = torch.ones(200_000)
+    y = model_lib.dropout(x, 0.1, True)
+    assert torch.unique(y).tolist() == [0.0, pytest.approx(1 / 0.9)]
+    assert abs(y.mean().item() - 1.0) < 0.01  # unbiased
+    assert model_lib.dropout(x, 0.1, False) is x and model_lib.dropout(x, 0.0, True) is x
+
+
+def test_dropout_off_the_cpu_is_torchs_and_the_written_out_attention_matches_sdpa(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.nn.functional, "dropout", lambda x, p, training: calls.append(x.device.type) or x)
+    model_lib.dropout(torch.ones(3, device="meta"), 0.1, True)  # any non-CPU device takes F.dropout (Philox)
+    assert calls == ["meta"]
+    q, k, v = torch.randn(3, 2, 2, 9, 8).unbind(0)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    monkeypatch.setattr(model_lib, "keep_mask", lambda shape, p: torch.ones(shape, dtype=torch.bool))
+    written = model_lib.attention(q, k, v, 0.5, True) * 0.5  # every weight kept, scaled by 1 / (1 - p)
+    torch.testing.assert_close(written, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model_lib.attention(q, k, v, 0.5, False), expected)
+
+
+def test_the_loss_is_the_blank_cells_cross_entropy_per_iteration_averaged():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 2, 16, 4)
+    answer = torch.randint(1, 5, (2, 16))
+    puzzle = answer.clone()
+    puzzle[:, ::2] = 0  # every other cell blank
+    blank = puzzle == 0
+    per_iter = [torch.nn.functional.cross_entropy(l[blank], answer[blank] - 1) for l in logits]
+    cfg = tiny()
+    torch.testing.assert_close(sequence_loss(logits, answer, puzzle, cfg), torch.stack(per_iter).mean())
+    torch.testing.assert_close(sequence_loss(logits, answer, puzzle, dataclasses.replace(cfg, loss="final")), per_iter[-1])
+    every = [torch.nn.functional.cross_entropy(l.reshape(-1, 4), answer.reshape(-1) - 1) for l in logits]
+    torch.testing.assert_close(sequence_loss(logits, answer, puzzle, dataclasses.replace(cfg, loss_cells="all")),
+                               torch.stack(every).mean())
+
+
+def test_the_sequels_fixed_point_terms():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 16, 4, requires_grad=True)
+    answer = torch.randint(1, 5, (1, 16))
+    puzzle = torch.zeros(1, 16, dtype=torch.long)
+    target = answer - 1
+    held = logits[0].argmax(-1) == target  # cells iteration 0 had right
+    ce = torch.nn.functional.cross_entropy(logits[1].transpose(1, 2), target, reduction="none")
+    first = torch.nn.functional.cross_entropy(logits[0].transpose(1, 2), target, reduction="none").mean()
+    probs = logits[1].softmax(-1)
+    onehot = torch.nn.functional.one_hot(target, 4).float()
+    expected = {
+        "none": ce.mean(),
+        "weight": (ce * (1 + held)).sum() / 16,
+        "gradmask": (ce * ~held).sum() / 16,
+        "l2": ce.mean() + ((probs - onehot).square().sum(-1) * held).sum() / held.sum(),
+        "copy": ce.mean() + ((probs - logits[0].softmax(-1)).square().sum(-1) * held).sum() / held.sum(),
+    }
+    assert 0 < held.sum() < 16
+    for term, second in expected.items():
+        got = sequence_loss(logits, answer, puzzle, tiny(fixed_point=term))
+        torch.testing.assert_close(got, (first + second) / 2, msg=term)
+
+
+def test_the_q_head_predicts_solved_and_adds_its_weighted_loss():
+    model = build_model(tiny(q_head=0.5), 4)
+    assert torch.equal(model.q_head.weight, torch.zeros_like(model.q_head.weight)) and model.q_head.bias.item() == -5.0
+    puzzle, answer = puzzles(4, batch=3)
+    out = model(puzzle)
+    assert out.q.shape == (2, 3)
+    plain = sequence_loss(out.logits, answer, puzzle, dataclasses.replace(model.cfg, q_head=0.0))
+    solved = ((out.logits.argmax(-1) + 1 == answer) | (puzzle > 0)).all(-1).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(out.q, solved)
+    torch.testing.assert_close(sequence_loss(out, answer, puzzle, model.cfg), plain + 0.5 * bce)

@@ -26,19 +26,19 @@ def test_grid_expands_with_shorthands():
 @pytest.mark.parametrize("executor", ["local", "submitit-local"])
 def test_sweep_isolates_failures_and_resumes(executor, tmp_path):
     grid = tmp_path / "grid.yaml"
-    grid.write_text("variant: [no-iteration, not-a-variant]\nfixed: {preset: cpu-smoke, overrides: {train.steps: 20, schedule.warmup_steps: 5, train.eval_every: 20}}\n")
+    grid.write_text("variant: [curriculum-mixed, not-a-variant]\nfixed: {preset: cpu-smoke, overrides: {train.steps: 20, schedule.warmup_steps: 5, train.eval_every: 20}}\n")
     table = sweep.run_sweep(NOTEBOOK, grid, workers=2, executor=executor, out_root=tmp_path / "out")
     status = dict(zip(table.name, table.status))
-    assert status == {"grid--variants=no-iteration": "complete", "grid--variants=not-a-variant": "failed"}
+    assert status == {"grid--variants=curriculum-mixed": "complete", "grid--variants=not-a-variant": "failed"}
     failed = table[table.status == "failed"].iloc[0]
     assert "unknown variant 'not-a-variant'" in failed.error
     index = (tmp_path / "out" / "index.html").read_text()
-    assert "grid--variants=no-iteration" in index
+    assert "grid--variants=curriculum-mixed" in index
     assert "grid--variants=not-a-variant" not in index, "refused before its notebook started"
 
     again = sweep.run_sweep(NOTEBOOK, grid, workers=2, executor=executor, out_root=tmp_path / "out")
     status = dict(zip(again.name, again.status))
-    assert status["grid--variants=no-iteration"] == "skipped (finished)"
+    assert status["grid--variants=curriculum-mixed"] == "skipped (finished)"
     assert status["grid--variants=not-a-variant"] == "failed"  # failures are retried, and fail again
 
 

@@ -19,7 +19,7 @@ from lib import files, puzzles
 from lib.config import make_config, parse_set
 from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
-from lib.model import build_model, iteration_loss
+from lib.model import build_model, sequence_loss
 from lib.provenance import code_identity
 from lib.train import EMA, SAM, Batcher, make_optimizer, train
 
@@ -101,7 +101,7 @@ def test_outputs_follow_the_contract(smoke_run):
     # the final eval agrees with the summary
     evals = pd.read_parquet(out / "eval.parquet")
     assert list(evals.columns) == ["puzzle", "question", "bucket", "rating", "deduction_depth", "guesses_full", "iteration",
-                                   "cell_acc", "solved", "trained_iterations"]
+                                   "cell_acc", "solved", "changed", "trained_iterations"]
     assert evals.iteration.max() == 8 and (evals.trained_iterations == 4).all()
     at_trained = evals[evals.iteration == 4]
     assert 100 * at_trained.solved.mean() == pytest.approx(summary["final"]["all"], abs=1e-3)
@@ -136,8 +136,9 @@ def test_resuming_a_finished_run_changes_nothing(smoke_run, tmp_path):
 
 # Every piece of resumable state in play: plateau stages with lr restarts, EMA, accumulation, dropout.
 KILL_SETS = as_sets(PINNED) + ["train.steps=60", "train.checkpoint_every=10", "train.eval_every=20", "train.log_every=5",
-             "curriculum.kind=plateau", "schedule.kind=stage_restarts", "curriculum.plateau_window=3",
-             "curriculum.plateau_threshold=0.05", "curriculum.min_steps_per_stage=8", "optim.ema_decay=0.9",
+             "curriculum.kind=plateau", "schedule.kind=stage_restarts", "curriculum.plateau_window=0.05",
+             "curriculum.plateau_min_window=3", "curriculum.plateau_threshold=0.05",
+             "curriculum.min_steps_per_stage=0.13", "optim.ema_decay=0.9",
              "train.grad_accum=2", "model.dropout=0.1"]
 
 
@@ -218,8 +219,8 @@ def test_a_fresh_start_clears_an_older_runs_outputs(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
     for stale in ["checkpoints/last.pt", "checkpoints/best.pt", "summary.json", "eval.parquet", "metrics.jsonl"]:
         (tmp_path / stale).write_text("from an older run")
-    real_loss = train_mod.iteration_loss
-    monkeypatch.setattr(train_mod, "iteration_loss", lambda logits, answer, mode="all": real_loss(logits, answer, mode) * float("inf"))
+    real_loss = train_mod.sequence_loss
+    monkeypatch.setattr(train_mod, "sequence_loss", lambda *args: real_loss(*args) * float("inf"))
     summary = train(smoke(), tmp_path, progress=False)
     assert summary["status"] == "diverged" and summary["steps"] == 0 and summary["final"] == {}
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "eval.parquet").exists()
@@ -271,19 +272,22 @@ def test_sam_steps_with_the_gradient_at_the_perturbed_point():
 
 
 def test_nested_steps_backpropagated_one_at_a_time_give_the_whole_loss_gradient():
-    cfg = make_config("cpu-smoke", "trm-nested", {"model.iterations": 3, "model.h_cycles": 2, "model.l_cycles": 2})
+    cfg = make_config("cpu-smoke", "trm-nested", {"model.iterations": 3, "model.h_cycles": 2, "model.l_cycles": 2,
+                                                  "model.loss": "all"})
     torch.manual_seed(0)
     model = build_model(cfg.model, 4)
     x = torch.tensor([[1, 0, 0, 4, 0, 4, 1, 0, 0, 1, 0, 0, 4, 0, 0, 1]] * 2)
     y = torch.tensor([[1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1]] * 2)
-    iteration_loss(model(x), y).backward()
-    whole = {n: p.grad.clone() for n, p in model.named_parameters()}
+    sequence_loss(model(x), y, x, cfg.model).backward()
+    whole = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
     ctx = train_mod.Context(cfg, torch.device("cpu"), None, train_mod.Dist(), files.RunFiles("unused"), False)
     loss, logits = train_mod.backward_per_supervision_step(model, x, y, ctx, 1)
-    assert logits.shape == (3, 2, 16, 4) and loss == pytest.approx(iteration_loss(model(x), y).item(), rel=1e-5)
+    assert logits.shape == (3, 2, 16, 4) and loss == pytest.approx(sequence_loss(model(x), y, x, cfg.model).item(), rel=1e-5)
+    assert set(whole) == {n for n, p in model.named_parameters() if p.grad is not None}
     for name, p in model.named_parameters():
-        assert torch.allclose(p.grad, whole[name], rtol=1e-4, atol=1e-7), name
+        if name in whole:
+            assert torch.allclose(p.grad, whole[name], rtol=1e-4, atol=1e-7), name
 
 
 def test_ema_update():
@@ -298,11 +302,14 @@ def test_ema_update():
 
 
 def test_accumulation_matches_one_big_batch(tmp_path):
-    sets = dict(train__steps=8, train__log_every=1, train__eval_every=8, train__checkpoint_every=8)
+    sets = dict(train__steps=8, train__log_every=1, train__eval_every=8, train__checkpoint_every=8,
+                model__dropout=0.0)  # dropout draws its masks per micro-batch
     train(smoke(**sets), tmp_path / "one", progress=False)
     train(smoke(train__grad_accum=4, **sets), tmp_path / "four", progress=False)
     loss = {name: [r["value"] for r in rows(tmp_path / name) if r["metric"] == "loss"] for name in ("one", "four")}
-    assert loss["one"] == pytest.approx(loss["four"], rel=1e-5)
+    # the blank-cell mean of the whole batch against the mean of the micro-batches' means (exp_scale_up.py's):
+    # equal but for how many blanks each micro-batch holds
+    assert loss["one"] == pytest.approx(loss["four"], rel=1e-3)
 
 
 def test_sam_and_ema_variants_train(tmp_path):
@@ -338,13 +345,14 @@ def test_augmented_batches_are_valid_and_varied(n):
 
 # --- DDP -------------------------------------------------------------------------------------------
 
-DDP_SETS = as_sets(PINNED) + ["train.steps=12", "train.log_every=1", "train.eval_every=12", "train.checkpoint_every=12"]
+DDP_SETS = as_sets(PINNED) + ["train.steps=12", "train.log_every=1", "train.eval_every=12", "train.checkpoint_every=12",
+                              "model.dropout=0.0"]  # each rank draws its own dropout masks
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")
 def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
-    """Same global batch of 32 (2 ranks x 16 vs 1 x 32): the loss curves agree to float summation order,
-    within rel 1e-4 over 12 steps."""
+    """Same global batch of 32 (2 ranks x 16 vs 1 x 32): the loss curves agree to float summation order and
+    each rank's blank count, within rel 1e-3 over 12 steps."""
     base = ["train", "--preset", "cpu-smoke", "--no-progress"] + [a for s in DDP_SETS for a in ("--set", s)]
     torchrun = str(Path(sys.executable).parent / "torchrun")
     two = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lib.cli", *base,
@@ -354,7 +362,7 @@ def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     assert two.wait(timeout=180) == 0, two.stderr.read()
     loss = {n: [r["value"] for r in rows(tmp_path / n) if r["metric"] == "loss"] for n in ("one", "two")}
     assert len(loss["two"]) == 12
-    assert loss["two"] == pytest.approx(loss["one"], rel=1e-4)
+    assert loss["two"] == pytest.approx(loss["one"], rel=1e-3)  # each rank's blank-cell mean, averaged
     assert summary_of(tmp_path / "two")["steps"] == 12
 
 
@@ -370,9 +378,10 @@ def test_bf16_autocast_path_trains_on_cpu(tmp_path):
 
 def test_compiled_training_matches_eager(tmp_path):
     """train.compile=true goes through torch.compile (inductor) and gives the eager run's losses."""
-    sets = dict(train__steps=4, schedule__warmup_steps=1, train__log_every=1, train__eval_every=4, train__checkpoint_every=4)
+    sets = dict(train__steps=4, schedule__warmup_steps=1, train__log_every=1, train__eval_every=4, train__checkpoint_every=4,
+                model__dropout=0.0)  # inductor draws dropout masks with its own generator
     train(smoke(**sets), tmp_path / "eager", progress=False)
-    train(smoke(train__compile=True, **sets), tmp_path / "compiled", progress=False)
+    train(smoke(train__compile="default", **sets), tmp_path / "compiled", progress=False)
     eager = [r["value"] for r in rows(tmp_path / "eager") if r["metric"] == "loss"]
     compiled = [r["value"] for r in rows(tmp_path / "compiled") if r["metric"] == "loss"]
     assert compiled == pytest.approx(eager, rel=1e-3)

@@ -15,9 +15,9 @@ import torch
 from lib import data as data_lib
 from lib.config import PRESETS, VARIANTS, config_twin, flatten, make_config, variant_chain
 from lib.curriculum import phase_bounds, stage_pools
-from lib.model import build_model, count_params, iteration_loss
+from lib.model import build_model, count_params, sequence_loss
 from lib.schedule import lr_at
-from lib.train import make_optimizer
+from lib.train import make_optimizer, set_lr
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = "cpu-smoke"
@@ -44,21 +44,20 @@ def signature(variant: str, batch) -> dict:
     model = build_model(cfg.model, cfg.data.grid_size)
     x, y = batch
     with torch.no_grad():
-        before = model(x)
+        before = model(x).logits
     optimizer = make_optimizer(model, cfg, torch.device("cpu"))
-    for group in optimizer.param_groups:
-        group["lr"] = lr_at(0, cfg)
+    set_lr(optimizer, lr_at(0, cfg), cfg.optim.lr)
 
     def closure():
         optimizer.zero_grad()
-        loss = iteration_loss(model(x), y, cfg.model.loss)
+        loss = sequence_loss(model(x), y, x, cfg.model)
         loss.backward()
         return loss
 
     torch.manual_seed(1)
     optimizer.step(closure)
     with torch.no_grad():
-        after = model(x)
+        after = model(x).logits
     splits = data_lib.load_splits(cfg.data, progress=False)
     pools = stage_pools(cfg, np.asarray(splits.train[cfg.data.bucket_by]))
     return {
@@ -73,18 +72,22 @@ def signature(variant: str, batch) -> dict:
 
 
 @pytest.fixture(scope="module")
-def baseline_signature(batch):
-    return signature("baseline", batch)
+def signatures(batch):
+    cache = {}
+    return lambda name: cache.setdefault(name, signature(name, batch))
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "baseline"])
-def test_every_variant_changes_the_computation(variant, batch, baseline_signature):
-    mine = signature(variant, batch)
-    differs = [part for part in mine if mine[part] != baseline_signature[part]]
-    if VARIANTS[variant].twin_on.get(PRESET) == "baseline":
-        assert not differs, f"{variant} says it equals the baseline on {PRESET}, but differs in {differs}"
-    else:
-        assert differs, f"{variant} runs exactly the baseline on {PRESET}: a silent no-op"
+def test_every_variant_changes_the_computation(variant, signatures):
+    """Against its base (and the baseline): a variant that changes nothing there is a silent no-op, unless
+    its registry entry says which variant it runs the config of on this preset."""
+    mine, twin = signatures(variant), VARIANTS[variant].twin_on.get(PRESET)
+    for other in dict.fromkeys([VARIANTS[variant].base, "baseline"]):
+        differs = [part for part in mine if mine[part] != signatures(other)[part]]
+        if twin == other:
+            assert not differs, f"{variant} says it runs {other}'s config on {PRESET}, but differs in {differs}"
+        else:
+            assert differs, f"{variant} runs exactly {other} on {PRESET}: a silent no-op"
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -101,9 +104,11 @@ def test_every_parameter_gets_a_gradient(variant, batch):
     torch.manual_seed(0)
     model = build_model(cfg.model, cfg.data.grid_size)
     x, y = batch
-    iteration_loss(model(x), y, cfg.model.loss).backward()
+    sequence_loss(model(x), y, x, cfg.model).backward()
     dead = [name for name, p in model.named_parameters()
             if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    if cfg.model.sharing == "nested" and cfg.model.h_init == "random":
+        dead.remove("h_random")  # TRM's H_init and L_init: the no-gradient cycles overwrite them, as in the script
     assert not dead, f"{variant}: parameters without a gradient: {dead}"
 
 
@@ -112,11 +117,14 @@ def test_every_variant_names_its_log_section_and_family():
     log = (REPO.parent / "shared/reference/experiment-log.md").read_text()
     for name, variant in VARIANTS.items():
         assert variant.family in notebooks, f"{name}: no notebook for family {variant.family!r}"
-        if variant.section:  # "" marks an experiment beyond the log
+        if variant.section.startswith("iters:"):  # the sequel, iters/EXPERIMENTS_ITERS.md
+            assert variant.script.startswith("iters/"), name
+        elif variant.section:  # "" marks an experiment beyond the log
             first = variant.section.split(" / ")[0].split(" (pos_embedding")[0]
             assert first.split(": ", 1)[-1] in log or first.startswith("Key Insight"), (name, variant.section)
+            assert variant.script and variant.script.split("/")[-1] in log or variant.script.startswith("pos_embedding/"), name
         else:
-            assert "beyond the log" in variant.description, name
+            assert "beyond the log" in variant.description or not variant.script, name
         variant_chain(name)  # the base chain resolves
 
 
@@ -125,16 +133,18 @@ def test_gpu_paper_follows_the_log():
     assert cfg.data.augment is False  # the log never augmented
     assert (cfg.data.source, cfg.data.train_size) == ("sudoku-extreme", 2_700_000)
     assert cfg.data.bucket_by == "rating" and cfg.data.bucket_edges == [0, 1, 3, 11, 51]
-    assert (cfg.curriculum.kind, cfg.curriculum.thresholds) == ("reverse", [21, 6, 1])  # 21+ -> 6+ -> 1+ -> all
+    # "rating 21+, 6+, 1+" admit the buckets whose lower edge passes: 51+, 11+, 1+
+    assert (cfg.curriculum.kind, cfg.curriculum.thresholds) == ("reverse", [51, 11, 1])
     assert phase_bounds(cfg) == [0, 14_000, 28_000, 42_000]
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.decay) == ("adamw", 1.5e-3, 0.01, "all")
+    assert (cfg.optim.beta1, cfg.optim.beta2, cfg.optim.grad_clip) == (0.9, 0.95, 0.0)
     assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.lr_min_ratio) == ("cosine", 2_000, 0.01)
-    assert (cfg.train.batch_size, cfg.train.grad_accum, cfg.train.steps) == (4096, 1, 70_000)
+    assert (cfg.train.batch_size, cfg.train.grad_accum, cfg.train.steps, cfg.train.compile) == (4096, 1, 70_000, "auto")
     m = cfg.model
-    assert (m.d_model, m.d_ff, m.n_layers, m.n_heads, m.iterations) == (128, 512, 4, 4, 16)
-    assert (m.activation, m.pos, m.input, m.recurrence, m.sharing, m.loss) == \
-           ("relu", "rope2d", "encode_once", "add", "shared", "all")
-    assert count_params(build_model(m, 9)) == pytest.approx(800_000, rel=0.01)
+    assert (m.d_model, m.d_ff, m.n_layers, m.n_heads, m.iterations, m.dropout) == (128, 512, 4, 4, 16, 0.1)
+    assert (m.activation, m.pos, m.input, m.recurrence, m.sharing, m.loss, m.loss_cells, m.head_norm, m.init) == \
+           ("relu", "rcb", "encode_once", "add", "shared", "all", "blanks", False, "encoder")
+    assert count_params(build_model(m, 9)) == 800_393  # exp_cosine_no_sam.py's model
 
 
 @pytest.mark.parametrize("variant, params, log", [
@@ -155,13 +165,13 @@ def test_parameter_counts_match_the_log_at_9x9(variant, params, log):
     ("scale-up", {"train.batch_size": 512, "train.grad_accum": 1}),
     ("scale-up-accum", {"train.batch_size": 512, "train.grad_accum": 4}),
     ("wd-1.0", {"optim.weight_decay": 1.0, "optim.decay": "all"}),
-    ("warmup-only", {"optim.name": "sam", "schedule.kind": "warmup"}),
+    ("warmup-only", {"optim.name": "sam", "schedule.kind": "warmup", "train.batch_size": 4096}),
     ("no-warmup", {"optim.name": "sam", "schedule.kind": "constant", "schedule.warmup_steps": 0}),
     ("recur-concat", {"model.input": "concat", "model.recurrence": "concat"}),
     ("recur-add-nopred", {"model.input": "concat", "model.recurrence": "add", "model.feed_preds": False}),
     ("curriculum-hard-only", {"curriculum.kind": "hard_only", "curriculum.hard_min": 11}),
     ("curriculum-easy-only", {"curriculum.kind": "easy_only", "curriculum.easy_max": 0}),
-    ("bs-128", {"train.batch_size": 128}),
+    ("original", {"train.batch_size": 128, "optim.name": "muon", "schedule.kind": "constant"}),
     ("bs-512", {"train.batch_size": 512}),
     ("scale-model", {"model.d_model": 192, "model.n_layers": 6}),
     ("trm-nested", {"model.h_init": "random", "model.sharing": "nested", "optim.decay": "all", "optim.lr": 1e-4}),
