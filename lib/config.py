@@ -87,7 +87,8 @@ class DataConfig:
     min_clues: int = knob(0)  # generated: stop removing clues at this count (0 = minimal puzzles)
     hard_fraction: float = knob(0.0)  # generated: share of the pool made harder by hill climbing
     augment: bool = knob(False)  # random validity-preserving symmetry per training sample (the log never augmented)
-    # the scripts' buckets stop at rating 1000 (51-1000), so a rating above it never trains; 0 = no cap
+    # the scripts' buckets stop at rating 1000 (51-1000), so a rating above it is neither trained nor tested
+    # (the name predates the test cap); 0 = no cap
     train_max: int = knob(1000, "preset")
     seed: int = knob(0)
 

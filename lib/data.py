@@ -571,9 +571,9 @@ def _splits_key(cfg: DataConfig) -> str:
 def load_splits(data_cfg: DataConfig, progress: bool = True) -> Splits:
     """Train and test sets for one run, cached on disk keyed by the data config fields that matter.
 
-    Test: test_per_bucket puzzles per bucket of data_cfg.bucket_by, sampled with data_cfg.seed, no
-    two equivalent (the scripts drew theirs unseeded; a fixed sample lets every variant be compared puzzle
-    by puzzle). Train: the source's train split's first train_size rows, as the scripts took them, or a
+    Test: test_per_bucket puzzles per bucket of data_cfg.bucket_by, none rated above data.train_max (the
+    scripts' top bucket is 51-1000), sampled with data_cfg.seed, no two equivalent (the scripts drew theirs
+    unseeded; a fixed sample lets every variant be compared puzzle by puzzle). Train: the source's train split's first train_size rows, as the scripts took them, or a
     random rest of the pool the test came from (0 = all), minus anything equivalent to a test puzzle and
     anything rated above data.train_max. Both get a `bucket` column ("" for values below the first edge,
     which never enter the test set).
@@ -678,9 +678,20 @@ def _generated_pool(cfg: DataConfig, progress: bool) -> pa.Table:
         count = _topup_size(tables, cfg, want, budget)
         if count <= 0:
             break
-        tables.append(_generated(cfg, count, int(_digest({"seed": cfg.seed, "topup": round_}), 16) % 2**31, progress))
+        tables.append(_generated(cfg, count, _topup_seed(cfg.seed, round_), progress))
         budget -= count
     return pa.concat_tables(tables)
+
+
+# A top-up's seed once mixed in CACHE_CODE, so that any edit of data.py or puzzles.py, a comment's move even,
+# re-drew the puzzles of every pool that needed one (cpu-smoke's): the salt is frozen at the value results
+# version 2 drew with, so a refactor keeps every generated pool.
+TOPUP_SALT = "56c516dba65a3e97"
+
+
+def _topup_seed(seed: int, round_: int) -> int:
+    text = json.dumps({"code": TOPUP_SALT, "seed": seed, "topup": round_}, sort_keys=True)
+    return int(hashlib.sha1(text.encode()).hexdigest()[:16], 16) % 2**31
 
 
 def _generated(cfg: DataConfig, count: int, seed: int, progress: bool) -> pa.Table:
@@ -714,7 +725,10 @@ def _make_splits(cfg: DataConfig, progress: bool) -> tuple[pa.Table, pa.Table]:
     how = equivalence(cfg.grid_size)
     rng = np.random.default_rng(cfg.seed)
     test_q = _cells(test_t["question"], "test pool")
-    test_labels = bucket_of(test_t[cfg.bucket_by].to_numpy(), cfg.bucket_edges)
+    test_values = test_t[cfg.bucket_by].to_numpy()
+    test_labels = bucket_of(test_values, cfg.bucket_edges)
+    if cfg.train_max:  # the scripts' top bucket is 51-1000 for the test sample too
+        test_labels[test_values > cfg.train_max] = ""
     test_idx, test_forms = _sample_test(test_q, test_labels, cfg, how, rng, progress)
     if not len(test_idx):
         raise ValueError(f"source {cfg.source!r} has no puzzles in any {cfg.bucket_by} bucket "

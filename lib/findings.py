@@ -1,6 +1,6 @@
 """Findings: which of the log's claims hold at CPU scale, from tidy per-puzzle results of seeded runs.
 
-    python -m lib.cli findings sweep --grid findings/cpu-quick-grid.yaml --workers 2 --threads 1
+    python -m lib.cli findings sweep --preset cpu-quick --workers 2 --threads 1   # the adaptive seed plan
     python -m lib.cli findings collect outputs/baseline/findings-cpu-quick-t1--* -o findings/cpu-quick.parquet
     python -m lib.cli findings reproduce baseline 1
 

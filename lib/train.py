@@ -101,14 +101,15 @@ def _wants_cuda(cfg: RunConfig) -> bool:
 
 def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype | None]:
     """(device, autocast dtype or None for plain fp32); TF32 matmuls on CUDA, as the scripts'
-    set_float32_matmul_precision('high')."""
+    set_float32_matmul_precision('high'), except at train.dtype=float32: the early scripts that set neither
+    autocast nor TF32 ran plain IEEE fp32."""
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     if _wants_cuda(cfg):
         device = cuda_device(cfg.train.device, ranks)
         torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        tf32 = cfg.train.dtype != "float32"
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     else:
         device = torch.device(cfg.train.device.replace("auto", "cpu"))
     return device, amp_dtype_for(cfg.train.dtype, device)

@@ -95,6 +95,9 @@ def _domain_swap(cfg) -> dict:
 
 _MUON = {"optim.name": "muon", "optim.muon_lr": 0.02, "optim.lr": 1e-3, "schedule.kind": "constant",
          "schedule.warmup_steps": 0}  # sudoku.py: Muon 0.02 on matrices, AdamW 1e-3 on the rest, constant
+# the ablation scripts of era 1 set neither autocast nor TF32, unlike sudoku.py: plain IEEE fp32 on a GPU
+_FP32 = {"train.dtype": "float32"}
+_FP32_NOTE = "; plain fp32 on a GPU, as its script (no autocast, no TF32; sudoku.py had both)"
 _SAM_CONSTANT = {"optim.name": "sam", "optim.lr": 1e-3, "schedule.kind": "constant", "schedule.warmup_steps": 0}
 _KAGGLE = "the script trained on Kaggle's 3M-puzzle CSV (difficulty buckets), which is not here: the preset's " \
           "data and buckets stand in, the script's phases gating the same rank of bucket"
@@ -123,47 +126,50 @@ VARIANTS: dict[str, Variant] = {
                     "easiest puzzles only; log 643 of 1K easy Kaggle puzzles. " + _KAGGLE + "; on a CPU preset "
                     "every bucket trains, since a small grid's easiest bucket is solved by every variant"),
     "no-iteration": Variant(
-        {"model.iterations": 1}, base="original", family="iterations", script="ablation_no_iteration.py",
+        {"model.iterations": 1, **_FP32}, base="original", family="iterations", script="ablation_no_iteration.py",
         section="Ablation: No Iteration",
         description="one forward pass of the original model (the 19-wide input kept, predictions zero); log 0 "
-                    "solved (64.3% cells)"),
+                    "solved (64.3% cells)" + _FP32_NOTE),
     "final-only-loss": Variant(
-        {"model.loss": "final"}, base="original", family="iterations", script="ablation_no_intermediate.py",
+        {"model.loss": "final", **_FP32}, base="original", family="iterations", script="ablation_no_intermediate.py",
         section="Ablation: No Intermediate Supervision",
-        description="the original model with the loss on the last iteration only; log 428 vs 643 solved"),
+        description="the original model with the loss on the last iteration only; log 428 vs 643 solved"
+                    + _FP32_NOTE),
     "pos-none": Variant(
-        {"model.pos": "learned"}, base="original", family="architecture",
+        {"model.pos": "learned", **_FP32}, base="original", family="architecture",
         script="pos_embedding/ablation_no_sudoku_pos.py", section="Ablation: No Sudoku Positional Encoding",
         description="no row/col/box structure: one learned vector per cell (std 0.02), original model; log 409 vs "
-                    "643 solved"),
+                    "643 solved" + _FP32_NOTE),
     "pos-sinusoidal": Variant(
-        {"model.pos": "sinusoidal"}, base="original", family="architecture",
+        {"model.pos": "sinusoidal", **_FP32}, base="original", family="architecture",
         script="pos_embedding/exp_sinusoidal_pos.py", section="Experiment: Sinusoidal Positional Encoding",
         description="fixed sinusoidal row + column + box encodings, original model, built as the script did: one "
                     "9-position table for all three, so mirror-image cells of the diagonal boxes get the same "
-                    "encoding and, both blank, the same digit; log 0 solved"),
+                    "encoding and, both blank, the same digit; log 0 solved" + _FP32_NOTE),
     "input-proj-add": Variant(
-        {"model.input": "proj_add"}, base="original", family="architecture", script="exp_proj_add.py",
+        {"model.input": "proj_add", **_FP32}, base="original", family="architecture", script="exp_proj_add.py",
         section="Experiment: Project-then-Add Input",
         description="separate digit / prediction / empty projections, added, original model; log 555 solved "
-                    "(rerun) vs 643"),
+                    "(rerun) vs 643" + _FP32_NOTE),
     "input-proj-concat": Variant(
-        {"model.input": "proj_concat"}, base="original", family="architecture", script="exp_proj_concat.py",
+        {"model.input": "proj_concat", **_FP32}, base="original", family="architecture", script="exp_proj_concat.py",
         section="Experiment: Project-then-Concat Input",
-        description="the same three projections at widths d/2, 3d/8, d/8, concatenated, original model; log 582 vs 643"),
+        description="the same three projections at widths d/2, 3d/8, d/8, concatenated, original model; log 582 "
+                    "vs 643" + _FP32_NOTE),
     "middle1": Variant(
-        {"model.sharing": "phased", "model.n_phases": 2, "model.n_layers": 2}, base="original",
+        {"model.sharing": "phased", "model.n_phases": 2, "model.n_layers": 2, **_FP32}, base="original",
         family="architecture", script="exp_middle1.py", section="Experiment: 2 Transformers × 2 Layers (Middle1)",
         description="2 transformers x 2 layers, one per half of the iterations (same total depth); log 162 vs "
-                    "643 solved"),
+                    "643 solved" + _FP32_NOTE),
     "middle2": Variant(
-        {"model.sharing": "phased", "model.n_phases": 4, "model.n_layers": 1}, base="original",
+        {"model.sharing": "phased", "model.n_phases": 4, "model.n_layers": 1, **_FP32}, base="original",
         family="architecture", script="exp_middle2.py", section="Experiment: 4 Transformers × 1 Layer (Middle2)",
-        description="4 transformers x 1 layer, one per quarter of the iterations; log 0 solved"),
+        description="4 transformers x 1 layer, one per quarter of the iterations; log 0 solved" + _FP32_NOTE),
     "unrolled": Variant(
-        {"model.sharing": "unrolled"}, base="original", family="architecture", script="exp_unrolled.py",
+        {"model.sharing": "unrolled", **_FP32}, base="original", family="architecture", script="exp_unrolled.py",
         section="Experiment: Unrolled (16 Separate Transformers)",
-        description="a separate 4-layer transformer per iteration (12.7M params at 9x9); log 581 vs 643 solved"),
+        description="a separate 4-layer transformer per iteration (12.7M params at 9x9); log 581 vs 643 solved"
+                    + _FP32_NOTE),
     "bs-256": Variant(
         {"train.batch_size": 256}, base="original", family="scale", script="sudoku_bs256.py",
         section="Experiment: Batch Size Scaling",
@@ -276,10 +282,12 @@ VARIANTS: dict[str, Variant] = {
         description="the first 2.7M sudoku-extreme model: the recipe's architecture and curriculum with SAM, "
                     "batch 512, lr 1e-3 constant, no warmup; log 71.4%"),
     "mlp-mixer": Variant(
-        {"model.block": "mixer", "model.activation": "gelu", "model.dropout": 0.0, "model.pos": "rcb"}, base="extreme-bs512",
+        {"model.block": "mixer", "model.activation": "gelu", "model.dropout": 0.0, "model.pos": "rcb",
+         "model.init": "torch"}, base="extreme-bs512",
         family="architecture", script="exp_mlp_mixer.py", section="Experiment: MLP-Mixer (Architecture Swap)",
         description="pre-norm token MLP (81 -> 512 -> 81) and channel MLP, GELU, no dropout, row/col/box "
-                    "embeddings, instead of attention (870K at 9x9); log 71.9% vs 71.4%"),
+                    "embeddings, instead of attention, its four layers initialised each on its own (870K at 9x9); log "
+                    "71.9% vs 71.4%"),
     "scale-down": Variant(
         {"model.d_model": 64, "model.n_layers": 2, "model.n_heads": 2, "model.d_ff": 256}, base="extreme-bs512",
         family="scale", script="exp_scale_down.py", section="Experiment: Scale DOWN",
@@ -341,10 +349,11 @@ VARIANTS: dict[str, Variant] = {
     "carry-batches": Variant(
         {"train.carry": True}, base="warmup-only", family="optimisation", script="exp_carry.py",
         section="Experiment: Carry Hidden State Across Batches",
-        description="batch slots keep an unsolved puzzle and its state across steps; the log's run diverged. The "
-                    "workbook refills a solved slot every step and decides at the unperturbed weights; the script "
-                    "refilled slots only at phase changes, decided at SAM's perturbed weights and so almost never "
-                    "trained its encoder"),
+        description="batch slots keep an unsolved puzzle and its state across steps, and a solved slot takes a "
+                    "fresh puzzle every step, as in the script; the log's run diverged. Unlike the script, the "
+                    "workbook judges 'solved' at the unperturbed weights (the script at SAM's perturbed second "
+                    "pass) and keeps carried slots across a phase change (the script reset every slot there): "
+                    "the workbook's carry is the mechanism the log names, not the script's SAM-bound details"),
     "ema-warmup": Variant(
         {"optim.ema_decay": 0.999}, base="warmup-only", family="optimisation", script="exp_ema.py",
         section="Experiment: EMA (Exponential Moving Average)",

@@ -43,6 +43,18 @@ def test_device_selection_always_names_an_index(fake_cuda, setting, ranks, devic
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
 
 
+@pytest.mark.parametrize("dtype, amp, tf32", [("auto", torch.bfloat16, True), ("bfloat16", torch.bfloat16, True),
+                                               ("float32", None, False)])
+def test_float32_is_plain_ieee_fp32_on_cuda(fake_cuda, dtype, amp, tf32):
+    """The era-1 ablation scripts set neither autocast nor TF32: train.dtype=float32 runs them so."""
+    fake_cuda(1)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not tf32
+    _, got = train_mod.setup_device(make_config("gpu-paper", overrides={"train.dtype": dtype}), Dist())
+    assert got is amp
+    assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32
+    assert make_config("gpu-paper", "no-iteration").train.dtype == "float32"
+
+
 def test_a_device_the_machine_lacks_is_a_clear_error(fake_cuda):
     fake_cuda(2)
     with pytest.raises(RuntimeError, match="has 2 CUDA device"):

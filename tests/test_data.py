@@ -247,6 +247,26 @@ def test_splits_drop_train_puzzles_equivalent_to_test_puzzles(bench, tmp_path, m
         assert ds["bucket"] == data.bucket_of(ds["rating"], EDGES).tolist()
 
 
+def test_the_rating_cap_keeps_puzzles_above_it_out_of_both_splits(bench, tmp_path, monkeypatch):
+    """The scripts' top bucket is 51-1000: data.train_max drops a puzzle rated above it from the training pool
+    and from the test sample; 0 keeps everything."""
+    test = pick(bench, 5, seed=6)
+    train = pick(bench, 4, seed=7, exclude=test)
+    test.loc[test.index[test.bucket == "51+"][:2], "rating"] = 1500
+    train.loc[train.index[:2], "rating"] = 2000
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    write_hub_csv(test, hub / "test.csv")
+    write_hub_csv(train, hub / "train.csv")
+    monkeypatch.setenv(data.EXTREME_DIR_ENV, str(hub))
+
+    capped = data.load_splits(extreme_cfg(test_per_bucket=3, train_max=1000), progress=False)
+    assert max(capped.test["rating"]) <= 1000 and capped.test_counts == {b: 3 for b in data.bucket_labels(EDGES)}
+    assert max(capped.train["rating"]) <= 1000 and len(capped.train) == len(train) - 2
+    whole = data.load_splits(extreme_cfg(test_per_bucket=5, train_max=0), progress=False)
+    assert sorted(whole.test["rating"])[-2:] == [1500, 1500] and sorted(whole.train["rating"])[-2:] == [2000, 2000]
+
+
 def test_one_file_split_dedupes_the_test_and_reports_short_buckets(bench, tmp_path, caplog):
     rows = pd.concat([pick(bench[bench.bucket != "51+"], 4, seed=6), bench[bench.bucket == "51+"].iloc[:2]])
     path = tmp_path / "pool.csv"
@@ -274,6 +294,19 @@ def test_generated_splits_top_up_rare_buckets_and_stay_disjoint(caplog):
     assert len(splits.train) == 300 and splits.grid_size == 6
     q_train, q_test = (data.to_arrays(ds)[0].reshape(-1, 6, 6) for ds in (splits.train, splits.test))
     assert not set(puzzles.canonical_many(q_train, progress=False)) & set(puzzles.canonical_many(q_test, progress=False))
+
+
+def test_topped_up_pools_do_not_depend_on_the_codes_hash(monkeypatch, caplog):
+    """An edit of data.py changes CACHE_CODE (the caches' key); the puzzles a top-up draws must not change with
+    it, or a refactor would change every run whose pool needs one (cpu-smoke's does)."""
+    cfg = make_config("cpu-smoke").data
+    with caplog.at_level(logging.INFO, logger="lib.data"):
+        first = data.load_splits(cfg, progress=False)
+    assert "generating" in caplog.text, "cpu-smoke's pool is topped up, so this test reaches the top-up seed"
+    monkeypatch.setattr(data, "CACHE_CODE", "an-edited-data-py")  # a new key: nothing is served from the cache
+    again = data.load_splits(cfg, progress=False)
+    for a, b in ((first.train, again.train), (first.test, again.test)):
+        assert a.to_pandas().equals(b.to_pandas())
 
 
 def test_split_cache_hit_builds_nothing_and_is_equal(monkeypatch):

@@ -4,6 +4,7 @@ Both directions: an edit that cannot change a result keeps every finished run cu
 run computes is caught by the fingerprints, which refuse it until the results version is bumped (staling
 every earlier run)."""
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,6 +101,25 @@ def test_a_change_to_what_a_run_computes_changes_its_fingerprint(tmp_path, monke
     assert not golden.differences({"variants": {cfg_name: real}}, old, exact=True)
 
 
+def test_a_machine_reads_its_own_capabilitys_record_of_the_current_version(tmp_path, monkeypatch):
+    first = {"results_version": provenance.RESULTS_VERSION, "capability": "torch 0.0 OTHER", "data": {"x": "1"}}
+    monkeypatch.setattr(golden, "GOLDEN", tmp_path)
+    monkeypatch.setattr(golden, "FINGERPRINTS", tmp_path / "fingerprints.json")
+    golden.files.write_json(tmp_path / "fingerprints.json", first)
+    assert golden.recorded() == first, "no record of its own: the first record, compared to a tolerance"
+    own = {**first, "capability": golden.capability(), "data": {"x": "2"}}
+    golden.files.write_json(golden.capability_record(golden.capability()), own)
+    assert golden.recorded() == own
+    golden.files.write_json(golden.capability_record(golden.capability()), {**own, "results_version": -1})
+    assert golden.recorded() == first, "a record of an earlier results version is not this one's"
+
+
+def test_record_refuses_code_that_is_not_the_certified_version(monkeypatch):
+    monkeypatch.setattr(golden, "ast_hash", lambda: "an-edited-tree")
+    with pytest.raises(SystemExit, match="not the certified results version"):
+        golden.record(Path("unused"))
+
+
 @pytest.fixture(scope="module")
 def current(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("golden")
@@ -120,9 +140,11 @@ def test_every_fingerprint_is_the_recorded_one(current):
 @pytest.mark.slow
 def test_the_golden_runs_per_puzzle_results_are_the_committed_ones(current):
     _, tmp = current
-    if golden.recorded().get("capability") != golden.capability():
-        pytest.skip(f"recorded on {golden.recorded().get('capability')}, this machine is {golden.capability()}: "
-                    "per-puzzle results are compared only on the same CPU kernels (the losses still are, to a tolerance)")
+    first = golden.files.read_json(golden.FINGERPRINTS, {})
+    if first.get("capability") != golden.capability():
+        pytest.skip(f"the committed golden run was recorded on {first.get('capability')}, this machine is "
+                    f"{golden.capability()}: per-puzzle results are compared only on the same CPU kernels (through "
+                    "this capability's own record's digest where it has one, else the losses to a tolerance)")
     got = pd.read_parquet(tmp / "golden" / "eval.parquet")
     want = pd.read_parquet(GOLDEN_RUN / "eval.parquet")
     pd.testing.assert_frame_equal(got, want)

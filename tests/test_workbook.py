@@ -113,6 +113,12 @@ def test_bad_parameters_are_refused_before_a_kernel_starts(params, message, tmp_
     assert not any(tmp_path.iterdir()), "nothing may be written for a refused run"
 
 
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebooks_defaults_pass_the_check(path):
+    """A notebook opened in JupyterLab runs its defaults: a variant renamed or removed must not linger there."""
+    runner.validate_parameters(path, {})
+
+
 def test_good_parameters_pass_the_check():
     runner.validate_parameters(BASELINE, {"preset": "cpu-smoke", "seeds": [0, 1], "reuse": "config-only"})
     runner.validate_parameters(REPO / "notebooks" / "02_iterations.ipynb", {"variants": ["baseline", "sam"]})
