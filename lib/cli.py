@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from lib import files, findings, runner, sweep
@@ -159,12 +160,18 @@ def _cmd_reproduce(args) -> None:
 
 def _cmd_test_time(args) -> None:
     from lib import test_time
+    curves = []
     for run in args.runs:
         per = test_time.scale_run(run, args.iterations, args.checkpoint)
-        curve = test_time.curves(per)
+        curve = test_time.curves(per).assign(preset=per["preset"].iloc[0], code_version=per["code_version"].iloc[0])
         overall = curve[(curve["bucket"] == "all")].pivot(index="iteration", columns="source", values="solved %")
         print(f"{files.relative(run)}: solved % by test-time iterations (written beside it)")
         print(overall.round(1).to_string())
+        curves.append(curve)
+    if args.out:  # the tidy curves of every run, small enough to commit (outputs/ is not)
+        both = pd.concat(curves, ignore_index=True)
+        files.atomic_write(Path(args.out), lambda tmp: both.to_parquet(tmp, index=False))
+        print(f"curves of {len(curves)} run(s) written to {args.out}")
 
 
 def _findings_parser(sub) -> None:
@@ -240,6 +247,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="training run folders")
     p.add_argument("--iterations", type=int, default=1024, help="the largest count (every power of two on the way)")
     p.add_argument("--checkpoint", default="last", choices=["last", "best"])
+    p.add_argument("-o", "--out", default="", help="also write every run's tidy curves (solved %% per source, "
+                                                   "bucket and count) to this parquet")
     p.set_defaults(func=_cmd_test_time)
 
     p = sub.add_parser("index", help="rebuild outputs/index.html")

@@ -20,6 +20,16 @@ def run(tmp_path_factory):
     return out
 
 
+def test_the_command_scores_a_run_to_2048_and_writes_its_tidy_curves(run, tmp_path, capsys):
+    from lib import cli
+    out = tmp_path / "curves.parquet"
+    assert cli.main(["test-time", str(run), "--iterations", "2048", "-o", str(out)]) == 0
+    curves = pd.read_parquet(out)
+    assert curves["iteration"].max() == 2048 and set(curves["bucket"]) >= {"all"}
+    assert {"variant", "seed", "preset", "source", "solved %", "fixed point %", "code_version"} <= set(curves.columns)
+    assert "2048" in capsys.readouterr().out
+
+
 def test_a_finished_run_is_scored_to_any_count_and_the_scores_are_kept_for_this_code(run, monkeypatch):
     per = test_time.scale_run(run, 64, sources=False)
     trained = make_config("cpu-smoke").model.iterations  # 4
