@@ -163,7 +163,8 @@ def _cmd_test_time(args) -> None:
     curves = []
     for run in args.runs:
         per = test_time.scale_run(run, args.iterations, args.checkpoint)
-        curve = test_time.curves(per).assign(preset=per["preset"].iloc[0], code_version=per["code_version"].iloc[0])
+        curve = test_time.curves(per).assign(preset=per["preset"].iloc[0], run=per["run"].iloc[0],
+                                             code_version=per["code_version"].iloc[0])
         overall = curve[(curve["bucket"] == "all")].pivot(index="iteration", columns="source", values="solved %")
         print(f"{files.relative(run)}: solved % by test-time iterations (written beside it)")
         print(overall.round(1).to_string())

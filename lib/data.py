@@ -573,9 +573,9 @@ def load_splits(data_cfg: DataConfig, progress: bool = True) -> Splits:
 
     Test: test_per_bucket puzzles per bucket of data_cfg.bucket_by, none rated above data.train_max (the
     scripts' top bucket is 51-1000), sampled with data_cfg.seed, no two equivalent (the scripts drew theirs
-    unseeded; a fixed sample lets every variant be compared puzzle by puzzle). Train: the source's train split's first train_size rows, as the scripts took them, or a
-    random rest of the pool the test came from (0 = all), minus anything equivalent to a test puzzle and
-    anything rated above data.train_max. Both get a `bucket` column ("" for values below the first edge,
+    unseeded; a fixed sample lets every variant be compared puzzle by puzzle). Train: the source's train
+    split's first train_size rows, as the scripts took them, or a random rest of the pool the test came from
+    (0 = all), minus anything equivalent to a test puzzle and anything rated above data.train_max. Both get a `bucket` column ("" for values below the first edge,
     which never enter the test set).
     """
     key = _splits_key(data_cfg)

@@ -26,7 +26,7 @@ def test_the_command_scores_a_run_to_2048_and_writes_its_tidy_curves(run, tmp_pa
     assert cli.main(["test-time", str(run), "--iterations", "2048", "-o", str(out)]) == 0
     curves = pd.read_parquet(out)
     assert curves["iteration"].max() == 2048 and set(curves["bucket"]) >= {"all"}
-    assert {"variant", "seed", "preset", "source", "solved %", "fixed point %", "code_version"} <= set(curves.columns)
+    assert {"variant", "seed", "preset", "run", "source", "solved %", "fixed point %", "code_version"} <= set(curves.columns)
     assert "2048" in capsys.readouterr().out
 
 
