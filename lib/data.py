@@ -236,8 +236,8 @@ def with_extra_ratings(t: pa.Table, progress: bool = True) -> pa.Table:
 
 # --- on-disk cache -----------------------------------------------------------------------------
 
-def _digest(key: dict) -> str:
-    text = json.dumps({"code": CACHE_CODE, **key}, sort_keys=True, default=str)
+def _digest(key: dict, code: str = CACHE_CODE) -> str:
+    text = json.dumps({"code": code, **key}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -690,8 +690,7 @@ TOPUP_SALT = "56c516dba65a3e97"
 
 
 def _topup_seed(seed: int, round_: int) -> int:
-    text = json.dumps({"code": TOPUP_SALT, "seed": seed, "topup": round_}, sort_keys=True)
-    return int(hashlib.sha1(text.encode()).hexdigest()[:16], 16) % 2**31
+    return int(_digest({"seed": seed, "topup": round_}, code=TOPUP_SALT), 16) % 2**31
 
 
 def _generated(cfg: DataConfig, count: int, seed: int, progress: bool) -> pa.Table:
