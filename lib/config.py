@@ -380,6 +380,8 @@ def variant_overrides(name: str, cfg: RunConfig, reference: RunConfig) -> dict:
     overrides = copy.deepcopy(variant.overrides)
     if preset.relative:
         overrides = _scaled(overrides, reference, flatten(preset_config(preset.recipe).to_dict()))
+        own = flatten(reference.to_dict())
+        overrides.update({key: own[key] for key in variant.rebased})
     if variant.derived is not None:
         overrides.update(variant.derived(apply_overrides(copy.deepcopy(cfg), overrides)))
     return overrides

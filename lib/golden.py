@@ -13,13 +13,14 @@ The fingerprints, all on one CPU thread:
 `certify` records the current AST as RESULTS_VERSION's when every fingerprint is unchanged. When one
 changed, it refuses until RESULTS_VERSION is bumped (which stales every earlier run) and then records the
 new fingerprints. Floating-point results depend on the CPU's kernels, so the numbers are compared exactly
-on a machine with the capability that recorded them and only to a tolerance elsewhere.
+only on the machine that recorded them (lib/provenance.machine(): the CPU's vendor, family, model, stepping
+and flags, torch and MKL) and to a tolerance elsewhere: two EPYCs that both report "AVX512" round apart.
 
     python -m lib.golden record    # on the certified tree: this machine's own exact fingerprints
 
-A machine of another capability (AVX512 where AVX2 recorded) can certify exactly once it holds a record of
-its own, made from the certified code (`record` refuses an edited tree, and numbers that differ from the
-first record beyond the tolerance): stash the computing modules' edits, `record`, unstash, `certify`.
+Another machine can certify exactly once it holds a record of its own, made from the certified code
+(`record` refuses an edited tree, and numbers that differ from the first record beyond the tolerance):
+stash the computing modules' edits, `record`, unstash, `certify`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import math
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -40,7 +40,7 @@ import torch
 from lib import data as data_lib
 from lib import files, puzzles
 from lib.config import VARIANTS, ConfigError, make_config
-from lib.provenance import CERTIFIED, RESULTS_VERSION, ast_hash, certified
+from lib.provenance import CERTIFIED, RESULTS_VERSION, ast_hash, certified, machine, machine_id
 from lib.train import train
 
 GOLDEN = CERTIFIED.parent
@@ -49,7 +49,7 @@ GOLDEN_RUN = GOLDEN / "cpu-smoke-baseline"  # metrics.jsonl and eval.parquet of 
 SHORT = {"train.steps": 3, "schedule.warmup_steps": 1, "train.log_every": 1, "train.eval_every": 3,
          "train.checkpoint_every": 3, "train.threads": 1, "train.device": "cpu"}
 TIMING = {"puzzles_per_second"}  # metrics rows no two runs share
-LOSS_RTOL = 2e-5  # across CPU capabilities: fp32 kernels sum in another order (about 1e-6 apart)
+LOSS_RTOL = 2e-5  # across machines: fp32 kernels sum in another order (about 1e-6 apart)
 # the golden run's 150 steps amplify that rounding: its losses were 3.3e-3 apart at most on AVX512 against the
 # AVX2 record (measured on the certified code), so across capabilities it is held to a wider band
 GOLDEN_RUN_RTOL = 1e-2
@@ -159,23 +159,33 @@ def _same_run(x: dict, y: dict, exact: bool, rtol: float = LOSS_RTOL) -> bool:
         math.isclose(p, q, rel_tol=rtol) for p, q in zip(x["losses"], y["losses"]))
 
 
-def capability_record(cap: str) -> Path:
-    """Where a machine of capability `cap` keeps its own fingerprints of the current results version."""
-    return GOLDEN / f"fingerprints-{re.sub(r'[^a-z0-9]+', '-', cap.lower()).strip('-')}.json"
+def machine_record(record: dict | None = None) -> Path:
+    """Where a machine keeps its own fingerprints of the current results version (default: this one)."""
+    return GOLDEN / f"fingerprints-{machine_id(record)}.json"
 
 
 def recorded() -> dict:
     """This machine's own record of the current results version when there is one, else the first record."""
-    own = files.read_json(capability_record(capability()), {})
+    own = files.read_json(machine_record(), {})
     return own if own.get("results_version") == RESULTS_VERSION else files.read_json(FINGERPRINTS, {})
+
+
+def recorded_here(record: dict) -> bool:
+    """Whether a record was made on this machine, so that its numbers can be compared exactly. Records from
+    before machines were recorded name only a capability: never exact."""
+    return record.get("machine") == machine()
 
 
 def check(tmp: Path) -> tuple[list[str], bool]:
     """(differences from the recorded fingerprints, whether they were compared exactly)."""
     old = recorded()
-    exact = old.get("capability") == capability()
+    exact = recorded_here(old)
     new = fingerprints(tmp)
     return differences(new, old, exact), exact
+
+
+def _record(new: dict) -> dict:
+    return {"results_version": RESULTS_VERSION, "capability": capability(), "machine": machine(), **new}
 
 
 def record(tmp: Path) -> str:
@@ -184,15 +194,15 @@ def record(tmp: Path) -> str:
     if ast_hash() != certified().get("ast_hash") or first.get("results_version") != RESULTS_VERSION:
         raise SystemExit(f"the computing code is not the certified results version {RESULTS_VERSION}'s: record "
                          "on the certified tree (stash the edits of the computing modules first)")
-    if first.get("capability") == capability():
-        raise SystemExit(f"{FINGERPRINTS.name} is this capability's ({capability()}) already")
+    if recorded_here(first):
+        raise SystemExit(f"{FINGERPRINTS.name} was recorded on this machine already")
     new = fingerprints(tmp)
     changed = differences(new, first, exact=False)
     if changed:
         raise SystemExit("this machine computes something else than the first record, beyond the tolerance:\n  "
                          + "\n  ".join(changed[:20]))
-    path = capability_record(capability())
-    files.write_json(path, {"results_version": RESULTS_VERSION, "capability": capability(), **new})
+    path = machine_record()
+    files.write_json(path, _record(new))
     return f"{path.name}: results version {RESULTS_VERSION} on {capability()}, within tolerance of the first record"
 
 
@@ -201,10 +211,11 @@ def certify(tmp: Path) -> str:
     old = recorded()
     new = fingerprints(tmp)
     same_version = old.get("results_version") == RESULTS_VERSION
-    if same_version and old.get("capability") != capability():
-        raise SystemExit(f"the fingerprints were recorded on {old.get('capability')}, this machine is "
-                         f"{capability()}: certify on a machine like the one that recorded them, or give this "
-                         "machine a record of its own first (python -m lib.golden record, on the certified tree)")
+    if same_version and not recorded_here(old):
+        raise SystemExit(f"the fingerprints were recorded on another machine ({old.get('capability')}, "
+                         f"{json.dumps(old.get('machine', 'not recorded'))}), this one is {json.dumps(machine())}: "
+                         "certify on the machine that recorded them, or give this machine a record of its own "
+                         "first (python -m lib.golden record, on the certified tree)")
     changed = differences(new, old, exact=True)
     if changed and same_version:
         raise SystemExit("the computation changed under results version "
@@ -212,7 +223,7 @@ def certify(tmp: Path) -> str:
                          "\nIf the change is meant, bump RESULTS_VERSION in lib/provenance.py (every earlier run "
                          "becomes stale) and certify again; if not, find what changed it.")
     if changed or not same_version:
-        files.write_json(FINGERPRINTS, {"results_version": RESULTS_VERSION, "capability": capability(), **new})
+        files.write_json(FINGERPRINTS, _record(new))
         _write_golden_run(tmp / "golden")
     files.write_json(CERTIFIED, {"results_version": RESULTS_VERSION, "ast_hash": ast_hash()})
     return (f"results version {RESULTS_VERSION}: " +

@@ -31,7 +31,7 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parent
 REPO = LIB.parent
 # Bump when what a run computes changes on purpose (then `make golden`): every earlier run becomes stale.
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 # The modules whose code decides what a run computes from its resolved config. config.py, presets.py and
 # variants.py only build configs, and a run's config is compared directly.
 COMPUTING_MODULES = ("puzzles.py", "data.py", "model.py", "schedule.py", "curriculum.py", "train.py",
@@ -90,6 +90,42 @@ def git_commit(root: Path = REPO) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def machine() -> dict:
+    """What decides a CPU run's last bits besides the code: the processor (vendor, family, model, stepping,
+    flags) and the kernels' libraries. Two machines that both say "AVX512" can still round differently (an
+    EPYC of another model, another MKL path), so results are compared exactly only where this is equal."""
+    import platform
+
+    import numpy
+    import torch
+
+    cpu = _cpuinfo()
+    flags = " ".join(sorted(cpu.get("flags", "").split()))
+    mkl = next((line.strip() for line in torch.__config__.show().splitlines() if "Math Kernel" in line), "")
+    return {"vendor": cpu.get("vendor_id", platform.processor()), "model_name": cpu.get("model name", ""),
+            "family": cpu.get("cpu family", ""), "model": cpu.get("model", ""),
+            "stepping": cpu.get("stepping", ""), "flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
+            "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "mkl": mkl, "numpy": numpy.__version__}
+
+
+def machine_id(record: dict | None = None) -> str:
+    """A short name for a machine() record: equal records, equal names."""
+    blob = json.dumps(record if record is not None else machine(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _cpuinfo() -> dict:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none: macOS, Windows)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    first = text.split("\n\n")[0]
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines()) if k.strip()}
+
+
+@functools.lru_cache(maxsize=1)
 def _identity() -> tuple[str, str]:
     return code_version(), git_commit()
 
@@ -98,4 +134,4 @@ def code_identity() -> dict:
     """Computed once per process: a run is made by the code its process imported, so files edited while it
     runs must not change the identity its later checkpoints and summary record (nor cost a re-read each time)."""
     version, commit = _identity()
-    return {"code_version": version, "commit": commit}
+    return {"code_version": version, "commit": commit, "machine": machine()}

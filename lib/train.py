@@ -383,7 +383,10 @@ class Carry:
         """(puzzles, answers, (carried rows, their state)) of this step's slots, for model.rollout."""
         if self.state is None:
             return fresh_p, fresh_a, None
-        keep = ~(self.state["preds"].argmax(-1) + 1 == self.answers).all(1)  # unsolved slots stay
+        # a slot is solved when its blanks are right, as exp_carry.py's check_solved (a blanks-trained model
+        # rarely reproduces the givens, so counting them would keep every slot forever)
+        right = (self.state["preds"].argmax(-1) + 1 == self.answers) | (self.puzzles > 0)
+        keep = ~right.all(1)  # unsolved slots stay
         p = torch.where(keep[:, None], self.puzzles, fresh_p)
         a = torch.where(keep[:, None], self.answers, fresh_a)
         return p, a, (keep, self.state)

@@ -82,36 +82,49 @@ def test_a_field_added_since_a_run_was_made_keeps_it_current(tmp_path):
     assert workbook.reuse_action(run, cfg, f"r{provenance.RESULTS_VERSION}", True) == "train"
 
 
-def test_a_change_to_what_a_run_computes_changes_its_fingerprint(tmp_path, monkeypatch):
-    cfg_name = "baseline"
+def _fingerprint_with_init_scale(tmp_path, monkeypatch, scale: float) -> dict:
+    init = model._small_init  # the CPU presets pin model.init=small
+
+    def scaled_init(module):
+        init(module)
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            module.weight.data.mul_(scale)
+
+    monkeypatch.setattr(model, "_small_init", scaled_init)
     with golden.one_thread():
-        real = golden.variant_fingerprints_of([cfg_name], tmp_path / "real")[cfg_name]
-        init = model._small_init  # the CPU presets pin model.init=small
-
-        def slightly_other_init(module):
-            init(module)
-            if isinstance(module, torch.nn.Linear) and module.bias is not None:
-                torch.nn.init.constant_(module.bias, 1e-2)
-
-        monkeypatch.setattr(model, "_small_init", slightly_other_init)
-        changed = golden.variant_fingerprints_of([cfg_name], tmp_path / "changed")[cfg_name]
-    old = {"variants": {cfg_name: real}}
-    assert golden.differences({"variants": {cfg_name: changed}}, old, exact=True)
-    assert golden.differences({"variants": {cfg_name: changed}}, old, exact=False), "a tolerance must see it too"
-    assert not golden.differences({"variants": {cfg_name: real}}, old, exact=True)
+        return golden.variant_fingerprints_of(["baseline"], tmp_path / f"x{scale}")["baseline"]
 
 
-def test_a_machine_reads_its_own_capabilitys_record_of_the_current_version(tmp_path, monkeypatch):
-    first = {"results_version": provenance.RESULTS_VERSION, "capability": "torch 0.0 OTHER", "data": {"x": "1"}}
+def test_a_change_to_what_a_run_computes_changes_its_fingerprint(tmp_path, monkeypatch):
+    """Exactly and to the tolerance used between machines: 1% on the init scale is a real change."""
+    real = _fingerprint_with_init_scale(tmp_path, monkeypatch, 1.0)
+    changed = _fingerprint_with_init_scale(tmp_path, monkeypatch, 1.01)
+    old = {"variants": {"baseline": real}}
+    assert golden.differences({"variants": {"baseline": changed}}, old, exact=True)
+    assert golden.differences({"variants": {"baseline": changed}}, old, exact=False), "a tolerance must see it too"
+    assert not golden.differences({"variants": {"baseline": real}}, old, exact=True)
+
+
+def test_a_machine_reads_its_own_record_of_the_current_version(tmp_path, monkeypatch):
+    first = {"results_version": provenance.RESULTS_VERSION, "machine": {"model": "another"}, "data": {"x": "1"}}
     monkeypatch.setattr(golden, "GOLDEN", tmp_path)
     monkeypatch.setattr(golden, "FINGERPRINTS", tmp_path / "fingerprints.json")
     golden.files.write_json(tmp_path / "fingerprints.json", first)
     assert golden.recorded() == first, "no record of its own: the first record, compared to a tolerance"
-    own = {**first, "capability": golden.capability(), "data": {"x": "2"}}
-    golden.files.write_json(golden.capability_record(golden.capability()), own)
-    assert golden.recorded() == own
-    golden.files.write_json(golden.capability_record(golden.capability()), {**own, "results_version": -1})
+    assert not golden.recorded_here(first)
+    own = {**first, "machine": provenance.machine(), "data": {"x": "2"}}
+    golden.files.write_json(golden.machine_record(), own)
+    assert golden.recorded() == own and golden.recorded_here(own)
+    golden.files.write_json(golden.machine_record(), {**own, "results_version": -1})
     assert golden.recorded() == first, "a record of an earlier results version is not this one's"
+
+
+def test_the_same_capability_on_another_processor_is_compared_to_a_tolerance():
+    """Two EPYCs that both report AVX512 round apart: only the recording machine compares exactly."""
+    here = provenance.machine()
+    assert golden.recorded_here({"machine": here})
+    assert not golden.recorded_here({"machine": {**here, "model": here["model"] + "7"}})
+    assert not golden.recorded_here({"capability": golden.capability()}), "a record without its machine"
 
 
 def test_record_refuses_code_that_is_not_the_certified_version(monkeypatch):
@@ -130,7 +143,7 @@ def current(tmp_path_factory):
 def test_every_fingerprint_is_the_recorded_one(current):
     new, _ = current
     old = golden.recorded()
-    exact = old.get("capability") == golden.capability()
+    exact = golden.recorded_here(old)
     changed = golden.differences(new, old, exact)
     assert not changed, ("what the code computes changed under results version "
                          f"{provenance.RESULTS_VERSION}: " + "; ".join(changed[:10]) +
@@ -141,10 +154,10 @@ def test_every_fingerprint_is_the_recorded_one(current):
 def test_the_golden_runs_per_puzzle_results_are_the_committed_ones(current):
     _, tmp = current
     first = golden.files.read_json(golden.FINGERPRINTS, {})
-    if first.get("capability") != golden.capability():
-        pytest.skip(f"the committed golden run was recorded on {first.get('capability')}, this machine is "
-                    f"{golden.capability()}: per-puzzle results are compared only on the same CPU kernels (through "
-                    "this capability's own record's digest where it has one, else the losses to a tolerance)")
+    if not golden.recorded_here(first):
+        pytest.skip("the committed golden run was recorded on another machine: per-puzzle results are compared "
+                    "only on the same CPU kernels (through this machine's own record's digest where it has one, "
+                    "else the losses to a tolerance)")
     got = pd.read_parquet(tmp / "golden" / "eval.parquet")
     want = pd.read_parquet(GOLDEN_RUN / "eval.parquet")
     pd.testing.assert_frame_equal(got, want)
