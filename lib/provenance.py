@@ -105,7 +105,10 @@ def machine() -> dict:
     return {"vendor": cpu.get("vendor_id", platform.processor()), "model_name": cpu.get("model name", ""),
             "family": cpu.get("cpu family", ""), "model": cpu.get("model", ""),
             "stepping": cpu.get("stepping", ""), "flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
-            "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "capability": torch.backends.cpu.get_cpu_capability(),
+            # a str, not torch's TorchVersion: checkpoints hold this, and torch.load(weights_only=True) refuses
+            # any class it does not know
+            "torch": str(torch.__version__),
             "mkl": mkl, "numpy": numpy.__version__}
 
 
