@@ -57,6 +57,11 @@ index: $(STAMP)
 golden: $(STAMP)
 	$(PY) -m lib.golden certify
 
+# Whether the computing code is the certified one: .ci/run and `make findings` refuse an uncertified tree.
+.PHONY: golden-status
+golden-status: $(STAMP)
+	$(PY) -m lib.golden status
+
 # The claim checker: the runs the adaptive seed plan asks for at $(PRESET) (5 seeds per variant, up to 10 for a
 # claim its interval leaves undecided; lib/findings.py seed_plan), through the sweep runner (finished runs are
 # skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and notebooks/10_findings.ipynb,
@@ -65,6 +70,6 @@ golden: $(STAMP)
 findings: WORKERS ?= 2
 findings: THREADS ?= 1
 findings: MAX_RUNS ?= 0
-findings: $(STAMP)
+findings: golden-status
 	$(PY) -m lib.cli findings sweep --preset $(PRESET) --workers $(WORKERS) --threads $(THREADS) --max-runs $(MAX_RUNS) -o findings/$(PRESET).parquet
 	$(PY) -m lib.cli run notebooks/10_findings.ipynb -p preset $(PRESET)

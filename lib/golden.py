@@ -3,6 +3,11 @@ unseen (lib/provenance.py says why the results version rests on them).
 
     python -m lib.golden check     # compare the current code's fingerprints with tests/golden/ (the test does)
     python -m lib.golden certify   # after a refactor: record the new code as the current results version
+    python -m lib.golden status    # exit 1 unless the computing code is the certified one (CI, make findings)
+
+The certification is checked at the door (.ci/run, `make findings`), not by the tests: an edit in progress
+keeps `make test-fast` green, and the code identity ("r3+edited.<hash>") already keeps its runs from being
+reused as the certified version's.
 
 The fingerprints, all on one CPU thread:
 - data: puzzles generated at 4x4, 6x6 and 9x9 with their ratings, and the cpu-smoke and cpu-quick splits;
@@ -40,7 +45,7 @@ import torch
 from lib import data as data_lib
 from lib import files, puzzles
 from lib.config import VARIANTS, ConfigError, make_config
-from lib.provenance import CERTIFIED, RESULTS_VERSION, ast_hash, certified, machine, machine_id
+from lib.provenance import CERTIFIED, RESULTS_VERSION, ast_hash, certified, code_version, machine, machine_id
 from lib.train import train
 
 GOLDEN = CERTIFIED.parent
@@ -239,11 +244,25 @@ def _write_golden_run(run: Path) -> None:
     files.atomic_write(GOLDEN_RUN / "eval.parquet", lambda t: ev.to_parquet(t, index=False))
 
 
+def status() -> int:
+    """0 when the computing code is the certified results version's, else 1 with what to do."""
+    version = code_version()
+    if version == f"r{RESULTS_VERSION}":
+        print(f"certified: results version {RESULTS_VERSION}, code {ast_hash()}")
+        return 0
+    print(f"not certified: the computing modules are {version}. Run `make golden` (python -m lib.golden "
+          "certify): a refactor is recorded as the current version, a change of what runs compute asks for a "
+          "RESULTS_VERSION bump")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.golden", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["check", "certify", "record"])
+    parser.add_argument("command", choices=["check", "certify", "record", "status"])
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return status()
     with tempfile.TemporaryDirectory(prefix="golden-") as tmp:
         if args.command in ("certify", "record"):
             print((certify if args.command == "certify" else record)(Path(tmp)))

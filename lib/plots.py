@@ -91,7 +91,9 @@ def compare_variants(results, title: str = "") -> plt.Figure:
 
 # --- findings ------------------------------------------------------------------------------------
 
-VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray"}
+# floor: both sides solve almost nothing, and the interval says nothing (lib.stats.at_floor)
+VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray",
+                  "floor": "tab:orange"}
 
 
 def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str = ""):
@@ -114,8 +116,8 @@ def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str
     ax.set_yticks(range(len(shown)), [f"{c.name}: A {c.direction} B" for c in shown])
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set(xlabel="A - B: solved % at the trained iteration count (pp), 95% paired bootstrap CI", ylabel="",
-           title=title or "the log's claims: A - B per claim")
+    ax.set(xlabel=f"A - B: solved % at the trained iteration count (pp), {LEVEL:.1%} interval",
+           ylabel="", title=title or "the log's claims: A - B per claim")
     fig.tight_layout()
     return fig
 

@@ -204,7 +204,7 @@ def findings_sweep(preset: str, notebook: str | Path, workers: int | None, threa
                    grid_path: str | Path | None = None, max_runs: int = 0, rounds: int = 4) -> Path:
     """Train what a preset's findings lack, then collect into findings/<preset>.parquet, keeping the committed
     runs of the current code that no folder retrained. Without a grid, the adaptive plan decides
-    (findings.seed_plan: 5 seeds per variant, more for a claim its interval leaves undecided), round after
+    (findings.seed_plan: 3 seeds per claim, 2 more at a time while more would decide it, up to its cap), round after
     round until it asks for nothing or `rounds` are done; `max_runs` stops a round after that many (the
     cheapest claims come first, so a slice finishes whole claims). What each round spends, and why, is
     printed and written beside the grid."""
