@@ -1,7 +1,9 @@
 """Every benchmark runs in make test, in its reduced form (--quick: a few steps at small sizes), so none can
-rot unseen; the full figures come from `make bench`. These check that each runs and prints its figures,
-not the figures themselves (timings live in the benchmarks, never in tests)."""
+rot unseen; the full figures come from `make bench`. These check that each runs and that its figures are sane
+(finite, positive, ratios in a plausible range), never how fast: timings live in the benchmarks, not in tests."""
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,33 +22,60 @@ def bench(script: str, *args: str, tmp_path: Path) -> str:
     return out.stdout
 
 
+def figure(text: str, pattern: str) -> float:
+    """The number a pattern's group captures (thousands commas allowed), checked finite and positive."""
+    found = re.search(pattern, text)
+    assert found, f"no figure matching {pattern!r} in:\n{text[-2000:]}"
+    value = float(found.group(1).replace(",", ""))
+    assert math.isfinite(value) and value > 0, (pattern, value)
+    return value
+
+
+NUMBER = r"([0-9][0-9,]*\.?[0-9]*)"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not BENCH_CSV.exists(), reason="benchmark_sets.csv not found beside the repo")
 def test_bench_data_runs_and_prints_rates(tmp_path):
     text = bench("bench_data.py", tmp_path=tmp_path)
-    assert "rate" in text and "generate" in text and "puzzles2_17_clue" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(("generate", "rate"))]
+    assert rows, text[-2000:]
+    for row in rows:  # task, set..., count, wall /s, per CPU-s[, target, verdict]
+        numbers = [float(x.replace(",", "")) for x in row if re.fullmatch(r"[0-9][0-9,]*", x)]
+        assert len(numbers) >= 3 and all(n > 0 for n in numbers[:3]), row
+    assert "puzzles2_17_clue" in text
 
 
 @pytest.mark.slow
 def test_bench_train_runs_and_prints_its_ratios(tmp_path):
     text = bench("bench_train.py", tmp_path=tmp_path)
-    assert "speed ratio lib/naive" in text and "puzzles/s" in text and "GFLOP/s" in text
-    assert "verified halting" in text and "ratio" in text
+    assert 0.2 < figure(text, rf"speed ratio lib/naive: {NUMBER}x") < 50
+    figure(text, rf"{NUMBER} puzzles/s")
+    figure(text, rf"plain fp32 matmul: {NUMBER} GFLOP/s")
+    assert "verified halting" in text
 
 
 @pytest.mark.slow
 def test_bench_memory_runs_and_prints_per_sample_memory(tmp_path):
     text = bench("bench_memory.py", tmp_path=tmp_path)
-    assert "peak memory per sample without checkpointing" in text and "largest batch estimate" in text
+    plain = figure(text, rf"without checkpointing: +{NUMBER} MiB")
+    checkpointed = figure(text, rf"with per-iteration checkpointing: +{NUMBER} MiB")
+    # --quick's batch is too small for the ratio to mean anything (fixed costs dominate): only its arithmetic
+    assert figure(text, rf"reduction: {NUMBER}x") == pytest.approx(plain / checkpointed, rel=0.05, abs=0.06)
+    assert "largest batch estimate" in text
 
 
 @pytest.mark.slow
 def test_bench_test_time_runs_and_prints_its_rate(tmp_path):
     text = bench("bench_test_time.py", tmp_path=tmp_path)
-    assert "puzzle-iterations/s" in text and "GFLOP/s" in text and "of an fp32 matmul" in text
+    figure(text, rf"{NUMBER} puzzle-iterations/s")
+    figure(text, rf"{NUMBER} GFLOP/s")
+    share = re.search(r"= ([0-9]+)% of an fp32", text)
+    assert share and 0 <= int(share.group(1)) <= 100, text[-2000:]
 
 
 @pytest.mark.slow
 def test_bench_dropout_runs_and_prints_its_ratio(tmp_path):
     text = bench("bench_dropout.py", tmp_path=tmp_path)
-    assert "speed ratio torch/lib at dropout 0.1" in text and "ms/step" in text
+    assert 0.1 < figure(text, rf"speed ratio torch/lib at dropout 0.1: {NUMBER}") < 20
+    figure(text, rf"dropout 0: +{NUMBER} ms/step")

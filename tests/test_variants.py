@@ -114,7 +114,10 @@ def test_every_parameter_gets_a_gradient(variant, batch):
 
 def test_every_variant_names_its_log_section_and_family():
     notebooks = {p.stem.split("_", 1)[1] for p in (REPO / "notebooks").glob("[0-9]*_*.ipynb")}
-    log = (REPO.parent / "shared/reference/experiment-log.md").read_text()
+    log_path = REPO.parent / "shared/reference/experiment-log.md"
+    if not log_path.exists():
+        pytest.skip(f"the experiment log is not beside the checkout ({log_path}): ../shared is laid by CI")
+    log = log_path.read_text()
     for name, variant in VARIANTS.items():
         assert variant.family in notebooks, f"{name}: no notebook for family {variant.family!r}"
         if variant.section.startswith("iters:"):  # the sequel, iters/EXPERIMENTS_ITERS.md
