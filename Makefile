@@ -9,11 +9,12 @@ PRESET ?= cpu-quick
 
 .PHONY: run test test-fast lab check-report bench index golden gpu-check clean-outputs
 
-$(STAMP): pyproject.toml
+# constraints.txt: the exact versions CI and the golden records use (pyproject.toml has lower bounds only)
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "installing into $(VENV) (first run takes about a minute)"
 	@$(PY) -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored" || true; }
-	@$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -vE "is ignored|BuildBackendWarning|^\s*(!!|\*+|with strategy|Please be careful|name as your package|$$)" || true; }
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]' 2>&1 | { grep -vE "is ignored|BuildBackendWarning|^\s*(!!|\*+|with strategy|Please be careful|name as your package|$$)" || true; }
 	@touch $@
 
 run: $(STAMP)
@@ -44,9 +45,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dropout.py
 
 # The first command on a GPU machine: gpu-paper at batch 4096, compiled, bf16, a few hundred steps, then the
-# sequel's model to 256 iterations; prints speed, MFU, memory and the bf16 gap, exits 1 on any failure.
-gpu-check: $(STAMP)
-	$(PY) scripts/gpu_check.py
+# sequel's model to 256 iterations; prints the memory plan, speed, MFU, memory and the bf16 gap, exits 1 on any
+# failure. It runs with the machine's own python3 and its CUDA torch, and installs nothing (README: "Running on
+# a GPU" lists what it needs); GPU_PY=.venv/bin/python runs it in the venv instead.
+GPU_PY ?= python3
+gpu-check:
+	$(GPU_PY) scripts/gpu_check.py
 
 index: $(STAMP)
 	$(PY) -m lib.cli index

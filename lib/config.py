@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import typing
 from dataclasses import dataclass, field
@@ -65,9 +66,13 @@ CHOICES = {
 }
 
 
-def knob(default, scale: str = "copy", like: str = ""):
-    """A config field and how it scales to a CPU preset (see the module docstring)."""
+def knob(default, scale: str = "copy", like: str = "", observer: bool = False):
+    """A config field and how it scales to a CPU preset (see the module docstring). An observer
+    changes what a run writes beside its results, never what it computes: RunConfig.to_dict leaves
+    it out at its default."""
     meta = {"scale": scale, **({"like": like} if like else {})}
+    if observer:
+        meta["observer"] = True
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -173,6 +178,7 @@ class CurriculumConfig:
 class TrainConfig:
     steps: int = knob(70_000, "ratio")
     batch_size: int = knob(4_096, "ratio")  # global batch (per rank x ranks x grad_accum)
+    # micro-batches a step; 0 = auto: on CUDA the fewest that fit (lib/memory.py), 1 on a CPU
     grad_accum: int = knob(1)
     device: str = knob("auto")  # auto, cpu, cuda, cuda:1, ...
     dtype: str = knob("auto")  # auto = bf16 autocast on CUDA, fp32 on CPU
@@ -183,6 +189,7 @@ class TrainConfig:
     eval_every: int = knob(5_000)
     checkpoint_every: int = knob(1_000)
     carry: bool = knob(False)  # keep unsolved puzzles and their state in their batch slots across steps (the log: diverged)
+    tensorboard: bool = knob(False, observer=True)  # also TensorBoard event files (lib/watch.py)
 
 
 @dataclass
@@ -209,7 +216,16 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain values. An observer field at its default is left out, so adding one changes no
+        earlier run's record and no config's identity (workbook.same_resolved_config,
+        findings.config_hash)."""
+        d = dataclasses.asdict(self)
+        for section in dataclasses.fields(self):
+            sub = getattr(self, section.name)
+            for f in dataclasses.fields(sub) if dataclasses.is_dataclass(sub) else ():
+                if f.metadata.get("observer") and getattr(sub, f.name) == f.default:
+                    del d[section.name][f.name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -217,7 +233,9 @@ class RunConfig:
         A field the dict lacks keeps its default: a run made before the field existed ran what the default
         runs (adding a field whose default changes a result is a change of RESULTS_VERSION)."""
         cfg = cls()
-        apply_overrides(cfg, flatten({k: v for k, v in d.items() if k != "code"}))
+        # "code" and "memory_plan" (a CUDA run's micro-batches) record how it ran, not what it is
+        records = ("code", "memory_plan")
+        apply_overrides(cfg, flatten({k: v for k, v in d.items() if k not in records}))
         return cfg
 
 
@@ -278,7 +296,13 @@ def _coerce(key: str, value, typ):
 
 
 def _field_types(obj) -> dict:
-    return typing.get_type_hints(type(obj))
+    return _type_hints(type(obj))
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls) -> dict:
+    # get_type_hints evaluates every annotation's string: cached, a config builds in a fraction of the time
+    return typing.get_type_hints(cls)
 
 
 def set_value(cfg: RunConfig, key: str, value) -> None:
@@ -399,14 +423,16 @@ def config_twin(preset: str, variant: str, candidates=None) -> str:
                 variant)
 
 
-def _bare_config(preset: str, variant: str) -> dict | None:
-    """What a variant runs on a preset, its name aside; None when it does not build there."""
+@functools.lru_cache(maxsize=None)
+def _bare_config(preset: str, variant: str) -> str | None:
+    """What a variant runs on a preset, its name aside (as JSON: cached, so immutable); None when it does not
+    build there. Cached: config_twin of every variant compares it with every earlier one."""
     try:
         cfg = make_config(preset, variant).to_dict()
     except ConfigError:
         return None
     cfg.pop("variant")
-    return cfg
+    return json.dumps(cfg, sort_keys=True)
 
 
 def _scaled(overrides: dict, reference: RunConfig, recipe: dict) -> dict:
@@ -419,7 +445,7 @@ def _scaled(overrides: dict, reference: RunConfig, recipe: dict) -> dict:
         value = preset[key] * overrides[key] / recipe[key]
         overrides[key] = value if isinstance(recipe[key], float) else max(min(1, overrides[key]), round(value))
     if "train.batch_size" in overrides:  # whole micro-batches
-        accum = overrides.get("train.grad_accum", preset["train.grad_accum"])
+        accum = overrides.get("train.grad_accum", preset["train.grad_accum"]) or 1  # 0: auto
         overrides["train.batch_size"] = max(accum, accum * round(overrides["train.batch_size"] / accum))
     if "model.n_layers" in overrides:
         overrides["model.n_layers"] = _scaled_depth(overrides["model.n_layers"], preset["model.n_layers"],
@@ -491,15 +517,15 @@ def validate(cfg: RunConfig, reference: RunConfig | None = None) -> None:
     flat = flatten(cfg.to_dict())
     _check_choices(flat, "")
     _check_signs(flat, ["data.grid_size", "data.test_per_bucket", "optim.lr", "train.steps", "train.batch_size",
-                        "train.grad_accum", "train.log_every", "train.eval_every", "train.checkpoint_every",
+                        "train.log_every", "train.eval_every", "train.checkpoint_every",
                         "eval.batch_size", "curriculum.plateau_min_window"],
                  ["data.train_size", "data.min_clues", "data.train_max", "schedule.warmup_steps", "optim.weight_decay",
                   "optim.grad_clip", "optim.ema_decay", "optim.muon_lr", "model.q_head", "train.threads",
-                  "eval.max_puzzles"])
+                  "train.grad_accum", "eval.max_puzzles"])
     validate_model(cfg.model)
     if cfg.data.grid_size not in SIZES:
         raise ConfigError(f"data.grid_size: {cfg.data.grid_size} is not supported; choose one of {SIZES}")
-    if cfg.train.batch_size % cfg.train.grad_accum:
+    if cfg.train.grad_accum and cfg.train.batch_size % cfg.train.grad_accum:
         raise ConfigError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by train.grad_accum ({cfg.train.grad_accum})")
     _validate_schedule(cfg)
     if sorted(cfg.data.bucket_edges) != cfg.data.bucket_edges or len(set(cfg.data.bucket_edges)) != len(cfg.data.bucket_edges):
@@ -511,7 +537,7 @@ def validate(cfg: RunConfig, reference: RunConfig | None = None) -> None:
     if cfg.curriculum.kind == "easy_only" and cfg.curriculum.easy_max < min(cfg.data.bucket_edges):
         raise ConfigError(f"curriculum.easy_max ({cfg.curriculum.easy_max}) is below the easiest bucket "
                           f"({min(cfg.data.bucket_edges)}): no puzzle would train")
-    if cfg.train.carry and (cfg.train.grad_accum != 1 or cfg.model.sharing == "nested"):
+    if cfg.train.carry and (cfg.train.grad_accum > 1 or cfg.model.sharing == "nested"):
         raise ConfigError("train.carry keeps one state per batch slot: it needs train.grad_accum=1 and a "
                           "non-nested model.sharing")
     if cfg.optim.name == "muon" and cfg.optim.decay != "all":

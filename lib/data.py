@@ -1,4 +1,5 @@
-"""Puzzle datasets: every experiment starts from a `datasets.Dataset` of rated puzzles.
+"""Puzzle datasets: every experiment starts from a `datasets.Dataset` of rated puzzles (a
+lib.tables.ArrowDataset where the datasets library is not installed: only the hub needs it).
 
 All sources end in the sudoku-extreme schema (source, question, answer, rating) plus computed
 columns (guesses, guesses_full, deduction_depth, grid_size), so notebooks can mix and compare them:
@@ -18,6 +19,7 @@ import codecs
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -27,19 +29,20 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from datasets.exceptions import DatasetNotFoundError
 
 from lib import files, puzzles
 from lib.config import SIZES, DataConfig, bucket_labels
 from lib.provenance import ast_hash
 from lib.puzzles import PuzzleError
+
+if TYPE_CHECKING:  # imported where the hub is read: a GPU image without it loads the rest
+    import datasets
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +58,7 @@ NOT_RATED = -1  # an extra rating column not computed (yet) for a row: see _rate
 # 99,389 public 9x9 puzzles with tdoku ratings in the sudoku-extreme schema (shared/ sits beside the repo)
 BENCHMARK_CSV = Path(os.environ.get("SUDOKU_BENCHMARK_CSV") or REPO.parent / "shared/data/external/benchmark_sets.csv")
 
-_STRING = datasets.Value("string")
-_INT = datasets.Value("int64")
-# Declared, not inferred: pandas would read an all-digit answer column as (overflowing) integers.
-HUB_FEATURES = datasets.Features(source=_STRING, question=_STRING, answer=_STRING, rating=_INT)
+HUB_COLUMNS = ("source", "question", "answer", "rating")
 
 SIZE_OF_CELLS = {n * n: n for n in SIZES}
 _CHUNK = 200_000  # rows per step of the vectorised checks, to bound memory on multi-million-row sources
@@ -257,8 +257,27 @@ def _write_arrow(table: pa.Table, path: Path) -> None:
     files.atomic_write(path, write)
 
 
+@functools.lru_cache(maxsize=1)
+def dataset_class() -> type:
+    """datasets.Dataset where that library is installed, else lib.tables.ArrowDataset, its stand-in
+    over the same Arrow files: only loading from the hub needs the library."""
+    try:
+        import datasets
+        return datasets.Dataset
+    except ImportError:
+        from lib.tables import ArrowDataset
+        return ArrowDataset
+
+
+def _hub_features():
+    import datasets
+    string, integer = datasets.Value("string"), datasets.Value("int64")
+    # Declared, not inferred: pandas would read an all-digit answer column as (overflowing) ints.
+    return datasets.Features(source=string, question=string, answer=string, rating=integer)
+
+
 def _read_arrow(path: Path) -> datasets.Dataset:
-    return datasets.Dataset.from_file(str(path))  # memory-mapped: cheap even for millions of rows
+    return dataset_class().from_file(str(path))  # memory-mapped: cheap even for millions of rows
 
 
 def _cached(kind: str, key: dict, build: Callable[[], pa.Table]) -> datasets.Dataset:
@@ -277,6 +296,7 @@ def _table(ds: datasets.Dataset) -> pa.Table:
 @contextlib.contextmanager
 def _hub_progress(progress: bool):
     """Silence the datasets library's own bars when progress=False."""
+    import datasets
     was_disabled = datasets.are_progress_bars_disabled()
     if not progress:
         datasets.disable_progress_bars()
@@ -320,18 +340,26 @@ def _offline_message(split: str) -> str:
 
 def _load_extreme_raw(split: str, data_dir, data_files, progress: bool) -> datasets.Dataset:
     """The hub dataset, or local files in the hub's format through the same datasets CSV builder."""
+    try:
+        import datasets
+        from datasets.exceptions import DatasetNotFoundError
+    except ImportError as e:
+        raise ImportError(f"sudoku-extreme from the hub needs the datasets library (pip install "
+                          f"datasets); without it, set {EXTREME_DIR_ENV} to a folder with the "
+                          f"hub's train.csv and test.csv") from e
+    features = _hub_features()
     with _hub_progress(progress):
         if data_files is not None:
             files = data_files if isinstance(data_files, dict) else {split: data_files}
-            return datasets.load_dataset("csv", data_files=files, split=split, features=HUB_FEATURES)
+            return datasets.load_dataset("csv", data_files=files, split=split, features=features)
         if data_dir is not None:
             if not (Path(data_dir) / f"{split}.csv").exists():
                 raise FileNotFoundError(f"{data_dir}: no {split}.csv; a sudoku-extreme folder holds the hub's "
                                         f"train.csv and test.csv")
             # A local folder resolves splits from file names exactly like the hub repo does.
-            return datasets.load_dataset(str(data_dir), split=split, features=HUB_FEATURES)
+            return datasets.load_dataset(str(data_dir), split=split, features=features)
         try:
-            return datasets.load_dataset(HUB_ID, split=split, features=HUB_FEATURES)
+            return datasets.load_dataset(HUB_ID, split=split, features=features)
         except (ConnectionError, DatasetNotFoundError) as e:  # offline, unreachable, or no such repo reachable
             raise HubUnavailableError(_offline_message(split)) from e
 
@@ -341,9 +369,12 @@ def _load_extreme(split: str = "train", data_dir=None, data_files=None, progress
         raise ValueError(f"sudoku-extreme has splits 'train' and 'test', not {split!r}")
     if data_dir is None and data_files is None:
         data_dir = os.environ.get(EXTREME_DIR_ENV) or None
+    without_library = dataset_class().__module__ == "lib.tables"
+    if data_dir is not None and data_files is None and without_library:
+        return _load_extreme_folder(Path(data_dir), split, progress)
     raw = _load_extreme_raw(split, data_dir, data_files, progress)
     where = f"{HUB_ID}[{split}]"
-    missing = [c for c in HUB_FEATURES if c not in raw.column_names]
+    missing = [c for c in HUB_COLUMNS if c not in raw.column_names]
     if missing:
         raise PuzzleError(f"{where}: missing column(s) {', '.join(missing)}; have {', '.join(raw.column_names)}")
 
@@ -354,6 +385,28 @@ def _load_extreme(split: str = "train", data_dir=None, data_files=None, progress
 
     # The datasets fingerprint identifies the raw data (hub revision or local files), so it keys our ratings.
     return _cached("extreme", {"fingerprint": raw._fingerprint, "split": split}, build)
+
+
+def _load_extreme_folder(folder: Path, split: str, progress: bool) -> datasets.Dataset:
+    """A folder of the hub's CSVs read without the datasets library (a GPU image with only the
+    numeric stack): the rows its CSV builder reads, in order, cached under the file's identity."""
+    path = folder / f"{split}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{folder}: no {split}.csv; a sudoku-extreme folder holds the "
+                                f"hub's train.csv and test.csv")
+    where = f"{HUB_ID}[{split}]"
+
+    def build() -> pa.Table:
+        t = _read_csv(path)
+        missing = [c for c in HUB_COLUMNS if c not in t.column_names]
+        if missing:
+            raise PuzzleError(f"{where}: missing column(s) {', '.join(missing)}; have "
+                              f"{', '.join(t.column_names)}")
+        q, a = _cells(t["question"], where), _cells(t["answer"], where)
+        source, rating = t["source"].combine_chunks(), t["rating"].to_numpy()
+        return _rated_table(source, q, a, rating, where, progress=progress)
+
+    return _cached("extreme", {"file": _file_id(path), "split": split}, build)
 
 
 def _load_generated(grid_size: int = 9, count: int = 1000, min_clues: int = 0, hard_fraction: float = 0.0,
@@ -614,7 +667,7 @@ def load_eval_source(spec: str, cfg: DataConfig, progress: bool = True) -> datas
     q = _cells(table["question"], spec)
     idx, _ = _sample_test(q, bucket_of(table[cfg.bucket_by].to_numpy(), cfg.bucket_edges), cfg,
                           equivalence(cfg.grid_size), np.random.default_rng([cfg.seed, 1]), progress)
-    return datasets.Dataset(_with_buckets(with_extra_ratings(table.take(idx), progress), cfg))
+    return dataset_class()(_with_buckets(with_extra_ratings(table.take(idx), progress), cfg))
 
 
 def _generated_source(spec: str, cfg: DataConfig, progress: bool) -> pa.Table:

@@ -50,9 +50,8 @@ def eval_arrays(test) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
             meta[name] = -1
         return puzzles, answers, meta
     from lib import data as data_lib  # the dataset helpers only matter for dataset input
-    if isinstance(test, pd.DataFrame):
-        import datasets
-        test = datasets.Dataset.from_pandas(test, preserve_index=False)
+    if isinstance(test, pd.DataFrame):  # datasets.Dataset, or its stand-in where it is not installed
+        test = data_lib.dataset_class().from_pandas(test, preserve_index=False)
     missing = {"question", "answer"} - set(test.column_names)
     if missing:
         raise ValueError(f"evaluate: test set lacks column(s) {sorted(missing)}; has {test.column_names}")
@@ -332,13 +331,21 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def load_model(run_dir: str | Path, checkpoint: str = "best", device="cpu", ema: bool = True):
-    """The model of a run's checkpoint ("best" or "last") in eval mode; EMA weights when the run kept them."""
+    """The model of a run's checkpoint ("best" or "last") in eval mode; EMA weights when the run kept them.
+    A model folder (lib/share.py) has one model, model.safetensors, whichever checkpoint is asked for."""
     from lib.model import build_model
-    path = RunFiles(run_dir).checkpoint(checkpoint)
+    run = RunFiles(run_dir)
+    path = run.model_file(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    cfg = RunConfig.from_dict(ckpt["config"])
+    if path == run.weights:
+        from safetensors.torch import load_file  # only model folders need it
+        cfg = RunConfig.from_dict(json.loads(run.config.read_text()))
+        state = load_file(path)
+    else:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        cfg = RunConfig.from_dict(ckpt["config"])
+        state = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
     model = build_model(cfg.model, cfg.data.grid_size)
-    model.load_state_dict(ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"])
+    model.load_state_dict(state)
     return model.to(device).eval()

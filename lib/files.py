@@ -27,9 +27,18 @@ class RunFiles:
     checkpoints = property(lambda self: self.root / "checkpoints")
     last = property(lambda self: self.root / "checkpoints" / "last.pt")
     best = property(lambda self: self.root / "checkpoints" / "best.pt")
+    # a model folder (lib/share.py: exported or imported) holds its one model here instead of checkpoints/
+    weights = property(lambda self: self.root / "model.safetensors")
+    readme = property(lambda self: self.root / "README.md")  # a model folder's model card
+    tensorboard = property(lambda self: self.root / "tensorboard")  # event files (lib/watch.py)
 
     def checkpoint(self, which: str) -> Path:
         return self.checkpoints / f"{which}.pt"
+
+    def model_file(self, which: str) -> Path:
+        """checkpoints/<which>.pt, or model.safetensors in a model folder, which has no checkpoints."""
+        path = self.checkpoint(which)
+        return self.weights if not path.exists() and self.weights.exists() else path
 
     def test_time(self, iterations: int, checkpoint: str = "last", sources: bool = True) -> Path:
         """lib.test_time's per-puzzle scores of this run to `iterations` (from `checkpoint`)."""

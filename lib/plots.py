@@ -12,6 +12,7 @@ import seaborn as sns
 
 from lib.claims import CLAIMS, Claim
 from lib.config import bucket_order
+from lib.stats import LEVEL
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -29,14 +30,18 @@ def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str =
     several = metrics["variant"].nunique() > 1
     fig, (ax_loss, ax_solved) = plt.subplots(1, 2, figsize=(13, 4.5))
     variants = dict(hue="variant", hue_order=list(dict.fromkeys(metrics["variant"]))) if several else {}
-    sns.lineplot(data=train, x="step", y="value", ax=ax_loss, errorbar="sd", **variants)
-    ax_loss.set(title="training loss (all iterations)", ylabel="cross-entropy", yscale="log")
+    if train.empty:  # an imported model (lib/share.py) has its results but no training curve
+        ax_loss.set(title="no training loss logged here (an imported model)")
+    else:
+        sns.lineplot(data=train, x="step", y="value", ax=ax_loss, errorbar="sd", **variants)
+        ax_loss.set(title="training loss (all iterations)", ylabel="cross-entropy", yscale="log")
     if several:  # one line per variant reads at a glance; the per-bucket detail is in the tables
         sns.lineplot(data=test[test["bucket"] == "all"], x="step", y="solved %", marker="o", ax=ax_solved,
                      errorbar="sd", **variants)
         ax_solved.set(title="all test puzzles solved at the trained iteration count", ylim=(-2, 102))
         ax_solved.legend(title="variant", bbox_to_anchor=(1.02, 1), loc="upper left")
-        ax_loss.get_legend().remove()
+        if ax_loss.get_legend() is not None:
+            ax_loss.get_legend().remove()
     else:
         order = _bucket_order(test) + ["all"]
         sns.lineplot(data=test, x="step", y="solved %", hue="bucket", hue_order=order, marker="o", ax=ax_solved,

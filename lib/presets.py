@@ -24,7 +24,9 @@ class Preset:
     pinned: dict = field(default_factory=dict)
 
 
-_GPU_PAPER = {"data.source": "sudoku-extreme", "data.train_size": 2_700_000}
+# grad_accum 0 (auto): the whole batch where the card holds it, as the scripts ran, else the fewest
+# micro-batches that fit (lib/memory.py): batch 4096 keeps about 115 GiB, more than an 80 GB card has
+_GPU_PAPER = {"data.source": "sudoku-extreme", "data.train_size": 2_700_000, "train.grad_accum": 0}
 # iters/exp_baseline_lr2e3.py at the repository's head: the recipe with the sequel's 2D RoPE (base 10, layers
 # initialised on their own), batch 2048, lr 2e-3, 1,400 warmup, 50K steps, phases at 10K/20K/30K
 _SEQUEL = {"model.pos": "rope2d", "model.rope_base": 10.0, "model.init": "torch", "train.batch_size": 2048,

@@ -59,7 +59,8 @@ def scale_run(run_dir, max_iterations: int = 1024, checkpoint: str = "last", sou
     run = load_run(run_dir)
     cache = files.RunFiles(run_dir).test_time(max_iterations, checkpoint, sources)
     version = code_identity()["code_version"]
-    if cache.exists() and cache.stat().st_mtime >= files.RunFiles(run_dir).checkpoint(checkpoint).stat().st_mtime:
+    weights = files.RunFiles(run_dir).model_file(checkpoint)  # a checkpoint, or a model folder's
+    if cache.exists() and cache.stat().st_mtime >= weights.stat().st_mtime:
         cached = pd.read_parquet(cache)
         if "code_version" in cached.columns and (cached["code_version"] == version).all():
             return cached  # the same checkpoint scored by the same computing code

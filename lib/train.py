@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from lib import data as data_lib
-from lib import files, puzzles
+from lib import files, gpu, memory, puzzles, watch
 from lib.config import RunConfig, flatten
 from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng
 from lib.evaluate import at_iteration, evaluate
@@ -70,6 +70,12 @@ class Context:
     ranks: Dist
     files: files.RunFiles
     progress: bool  # a progress bar on this process
+    plan: memory.Plan | None = None  # CUDA, train.grad_accum=0: micro-batches that fit the card
+
+    @property
+    def grad_accum(self) -> int:
+        """The step's micro-batches: the memory plan's, or train.grad_accum (auto, 0, is 1)."""
+        return self.plan.grad_accum if self.plan else self.cfg.train.grad_accum or 1
 
     @property
     def per_rank(self) -> int:
@@ -77,10 +83,10 @@ class Context:
         cfg, ranks = self.cfg, self.ranks
         if (cfg.train.carry or cfg.model.sharing == "nested") and ranks.world > 1:
             raise ValueError("train.carry and model.sharing=nested step outside DDP's forward; run them without torchrun")
-        per_rank, rem = divmod(cfg.train.batch_size, ranks.world * cfg.train.grad_accum)
+        per_rank, rem = divmod(cfg.train.batch_size, ranks.world * self.grad_accum)
         if rem:
             raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be divisible by ranks ({ranks.world}) "
-                             f"x train.grad_accum ({cfg.train.grad_accum})")
+                             f"x train.grad_accum ({self.grad_accum})")
         return per_rank
 
 
@@ -102,16 +108,17 @@ def _wants_cuda(cfg: RunConfig) -> bool:
 def setup_device(cfg: RunConfig, ranks: Dist) -> tuple[torch.device, torch.dtype | None]:
     """(device, autocast dtype or None for plain fp32); TF32 matmuls on CUDA, as the scripts'
     set_float32_matmul_precision('high'), except at train.dtype=float32: the early scripts that set neither
-    autocast nor TF32 ran plain IEEE fp32."""
+    autocast nor TF32 ran plain IEEE fp32. device=auto warns if torch cannot use an NVIDIA GPU."""
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     if _wants_cuda(cfg):
         device = cuda_device(cfg.train.device, ranks)
         torch.cuda.set_device(device)
-        tf32 = cfg.train.dtype != "float32"
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+        gpu.set_tf32(cfg.train.dtype != "float32")
     else:
         device = torch.device(cfg.train.device.replace("auto", "cpu"))
+        if cfg.train.device == "auto":
+            gpu.warn_if_unusable()
     return device, amp_dtype_for(cfg.train.dtype, device)
 
 
@@ -421,7 +428,7 @@ def build_parts(ctx: Context) -> Parts:
     """The model (seeded by train.seed), its optimiser, EMA and carry, and the module the step calls."""
     cfg, device = ctx.cfg, ctx.device
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, cfg.data.grid_size).to(device)
+    model = build_model(memory.model_config(ctx), cfg.data.grid_size).to(device)
     ema = EMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     optimizer = make_optimizer(model, cfg, device)
     step_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if ctx.ranks.world > 1 \
@@ -440,7 +447,7 @@ def set_lr(optimizer, lr: float, peak: float) -> float:
 
 def micro_batches(p: torch.Tensor, a: torch.Tensor, ctx: Context):
     """This rank's share of the global batch, split into grad_accum micro-batches: (puzzles, answers)."""
-    per_rank, accum, rank = ctx.per_rank, ctx.cfg.train.grad_accum, ctx.ranks.rank
+    per_rank, accum, rank = ctx.per_rank, ctx.grad_accum, ctx.ranks.rank
     mine = slice(rank * per_rank * accum, (rank + 1) * per_rank * accum)
     return p[mine].split(per_rank), a[mine].split(per_rank)
 
@@ -487,6 +494,9 @@ def step_functions(ctx: Context) -> dict:
     mode = compile_mode(ctx)
     if mode is None:
         return {"forward_loss": forward_loss, "supervision_step": supervision_step}
+    # each run its own compile budget: dynamo recompiles these for every new config, and past its
+    # recompile limit (8) a process's next run would go on eager without a word
+    torch._dynamo.reset()
     return {"forward_loss": _compile(forward_loss, mode), "supervision_step": _compile(supervision_step, mode)}
 
 
@@ -723,10 +733,11 @@ def start_state(ctx: Context, resume: bool, curriculum: Curriculum, parts: Parts
 
 class MetricsWriter:
     """metrics.jsonl, one tidy row per line, flushed as written. A resume first drops rows past
-    the checkpoint's step, so a run killed between checkpoints leaves no duplicates."""
+    the checkpoint's step, so a run killed between checkpoints leaves no duplicates. `board`: a
+    lib.watch.Board that gets every row too (train.tensorboard)."""
 
-    def __init__(self, path: Path, seed: int, keep_until: int | None, enabled: bool):
-        self.seed, self.file = seed, None
+    def __init__(self, path: Path, seed: int, keep_until: int | None, enabled: bool, board=None):
+        self.seed, self.file, self.board = seed, None, board
         if not enabled:
             return
         kept = []
@@ -747,10 +758,14 @@ class MetricsWriter:
                "seed": self.seed, "iterations": iterations}
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
+        if self.board is not None:
+            self.board.add(row)
 
     def close(self):
         if self.file is not None:
             self.file.close()
+        if self.board is not None:
+            self.board.close()
 
 
 def log_training(metrics: MetricsWriter, state: TrainState, lr: float, stage: int, bar) -> None:
@@ -788,6 +803,7 @@ def make_summary(ctx: Context, state: TrainState, status: str, params: int, wall
         "eval_iterations": {k: pct(v) for k, v in last.get("by_iterations", {}).items()},
         "device": str(ctx.device),
         "code": code_identity(),
+        **({"memory_plan": ctx.plan.record()} if ctx.plan else {}),
     }
 
 
@@ -845,10 +861,16 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
     if main:
         files.write_json(out.config, {**cfg.to_dict(), "code": code_identity()})
     run_data = prepare_data(ctx)
+    ctx = memory.fit(ctx)  # CUDA, train.grad_accum=0: the micro-batches that fit the card, printed
+    if main and ctx.plan:
+        record = {**cfg.to_dict(), "code": code_identity(), "memory_plan": ctx.plan.record()}
+        files.write_json(out.config, record)
     parts = build_parts(ctx)
     params = count_params(parts.model)
     state, resumed = start_state(ctx, resume, run_data.curriculum, parts)
-    metrics = MetricsWriter(out.metrics, cfg.train.seed, state.step if resumed else None, main)
+    keep_until = state.step if resumed else None
+    board = watch.open_board(out.root, cfg, keep_until) if main else None
+    metrics = MetricsWriter(out.metrics, cfg.train.seed, keep_until, main, board)
     log.info("parameters: %d", params)
     if ctx.progress:
         tqdm.write(f"{cfg.preset}/{cfg.variant}: {params:,} parameters on {ctx.device}; "
@@ -896,6 +918,9 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
                 save_checkpoint(out.last, parts, state, cfg)
                 last_good = state.step
             faults.after_step(state.step)
+    except torch.cuda.OutOfMemoryError as error:  # which setting to change; where to resume from
+        message = memory.out_of_memory_message(ctx, state.step, last_good)
+        raise torch.cuda.OutOfMemoryError(message) from error
     finally:
         bar.close()
         metrics.close()

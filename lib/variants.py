@@ -305,9 +305,10 @@ VARIANTS: dict[str, Variant] = {
         section="Experiment: Scale UP",
         description="d256 L8 H8 ff1024 (6.3M at 9x9, the log's ~5M), batch 512 as 4 x 128 accumulation; log 69.7%"),
     "scale-up": Variant(
-        _SCALE_UP, base="extreme-bs512", family="scale", script="exp_scale_up_big_gpu.py",
+        {**_SCALE_UP, "train.grad_accum": 1}, base="extreme-bs512", family="scale", script="exp_scale_up_big_gpu.py",
         section="Experiment: Scale UP with True Batch Size",
-        description="d256 L8 H8 ff1024 (6.3M at 9x9), a true batch 512; log 73.5%. Accumulation is exact for "
+        description="d256 L8 H8 ff1024 (6.3M at 9x9), a true batch 512 (grad_accum pinned to 1: the memory plan "
+                    "never splits it); log 73.5%. Accumulation is exact for "
                     "this model (LayerNorm, no BatchNorm), so scale-up-accum differs only by rounding and dropout"),
     "scale-wide": Variant(
         {"model.d_model": 256, "model.n_heads": 8, "model.d_ff": 1024}, base="extreme-bs512", family="scale",

@@ -1,15 +1,19 @@
-"""The first command to run on a GPU machine (`make gpu-check`): the gpu-paper recipe at its full batch,
-compiled, in bf16, for a few hundred steps through lib.train's own step, then the sequel's model evaluated to
-256 iterations; figures printed beside the targets, exit status 1 when anything fails.
+"""The first command to run on a GPU machine: `python3 scripts/gpu_check.py` with the machine's
+own python, or `make gpu-check`. It installs nothing. The gpu-paper recipe at its full batch,
+compiled, in bf16, for a few hundred steps through lib.train's own step, then the sequel's model
+evaluated to 256 iterations; figures printed beside the targets, exit status 1 when anything fails.
+It refuses to run on a CPU, but for --quick.
 
-    python scripts/gpu_check.py                      # generated 9x9 puzzles (no network needed)
-    python scripts/gpu_check.py --data test.csv      # a sudoku-extreme-format CSV instead
-    python scripts/gpu_check.py --quick              # a reduced form that runs on a CPU in seconds (the tests)
+    python3 scripts/gpu_check.py                  # generated 9x9 puzzles (no network needed)
+    python3 scripts/gpu_check.py --data test.csv  # a sudoku-extreme-format CSV instead
+    python3 scripts/gpu_check.py --quick          # a reduced form for a CPU (the tests)
 
-Prints: puzzles/s and ms/step (median of the steps after the first few), the recipe's projected time (70K
-steps), MFU against the card's bf16 peak and against a bf16 matmul measured here, peak memory, compile time
-(the first step), how far bf16 is from fp32 on one batch (loss, predictions), and the gpu-iters model's
-iterations per second at 256 test-time iterations.
+Prints: the memory plan the run chose (lib/memory.py: the micro-batches that fit the card),
+puzzles/s and ms per optimizer step (all its micro-batches; the median after the first few
+steps), the recipe's projected time (70K such steps), MFU against the card's bf16 peak and against
+a bf16 matmul measured here, peak memory beside the plan's estimate, compile time (the first
+step), how far bf16 is from true fp32 (TF32 off) on one batch (loss, predictions), and the
+gpu-iters model's iterations per second at 256 test-time iterations.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib import gpu, memory  # noqa: E402
 from lib import train as training  # noqa: E402
 from lib.config import make_config  # noqa: E402
 from lib.curriculum import batch_rng  # noqa: E402
@@ -83,6 +88,7 @@ def train_check(args) -> dict:
         t = time.perf_counter()
         run_data = training.prepare_data(ctx)
         data_seconds = time.perf_counter() - t
+        ctx = memory.fit(ctx)  # as a run does: on CUDA, the micro-batches that fit this card
         parts = training.build_parts(ctx)
         cur = run_data.curriculum.start()
         times, losses = [], []
@@ -106,15 +112,23 @@ def train_check(args) -> dict:
     steady = times[min(10, len(times) - 1):] or times
     ms = 1e3 * statistics.median(steady)
     return {"cfg": cfg, "device": ctx.device, "ms": ms, "compile": times[0], "flops": flops, "memory": peak_memory,
-            "losses": losses, "data": data_seconds, "gap": bf16_gap, "compiled": training.compile_mode(ctx)}
+            "losses": losses, "data": data_seconds, "gap": bf16_gap,
+            "compiled": training.compile_mode(ctx), "plan": ctx.plan, "grad_accum": ctx.grad_accum}
 
 
 def precision_gap(ctx, parts, p, a) -> dict:
-    """bf16 autocast against fp32 on one batch of the trained model: the loss and the final predictions."""
+    """bf16 autocast against true fp32 on one batch of the trained model: the loss and the final
+    predictions. TF32 is off for the fp32 pass (it rounds every matmul's inputs to 10 bits)."""
     model = parts.model.eval()
     n = min(512, len(p))
     with torch.no_grad():
-        fp32 = model(p[:n])
+        if ctx.device.type == "cuda":
+            gpu.set_tf32(False)
+        try:
+            fp32 = model(p[:n])
+        finally:
+            if ctx.device.type == "cuda":
+                gpu.set_tf32(ctx.cfg.train.dtype != "float32")  # the run's own setting again
         with autocast(ctx.device, torch.bfloat16):
             bf16 = model(p[:n])
         loss32 = sequence_loss(fp32, a[:n], p[:n], ctx.cfg.model).item()
@@ -157,6 +171,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quick", action="store_true", help="a reduced form for a CPU: a small model, a few steps")
     args = ap.parse_args(argv)
+    if not args.quick and (args.device == "cpu" or not torch.cuda.is_available()):
+        reason = gpu.unusable_gpu() or "torch sees no CUDA device here"
+        print(f"gpu check refused: {reason}. It measures a GPU; --quick runs its reduced form on "
+              f"a CPU", file=sys.stderr)
+        return 1
     if args.quick:
         args.steps, args.batch, args.train_size, args.test_per_bucket = min(args.steps, 3), 8, 200, 5
         args.eval_seconds = min(args.eval_seconds, 1.0)
@@ -171,18 +190,25 @@ def main(argv=None) -> int:
           f"autocast: {'bf16' if device.type == 'cuda' or cfg.train.dtype == 'bfloat16' else 'fp32'}")
     print(f"model: gpu-paper, {sum(p.numel() for p in build_model(cfg.model, 9).parameters()):,} params, batch "
           f"{cfg.train.batch_size}, {cfg.model.iterations} iterations; data {cfg.data.source} ({r['data']:.1f} s to prepare)")
+    accum = r["grad_accum"]
+    plan = r["plan"].describe() if r["plan"] else f"none on the {device.type} (grad_accum {accum})"
+    print(f"memory plan: {plan}")
     print(f"steps: {args.steps}, loss {r['losses'][0]:.4f} -> {r['losses'][-1]:.4f}")
     print(f"compile + first step: {r['compile']:.1f} s")
-    print(f"ms/step: {r['ms']:.1f} (median after the first 10 steps)")
+    print(f"ms/step: {r['ms']:.1f} (an optimizer step of {accum} micro-batch(es); median after "
+          f"the first 10 steps)")
     print(f"puzzles/s: {rate:,.0f} (target >= {TARGET_PUZZLES_PER_S:,}: {'met' if rate >= TARGET_PUZZLES_PER_S else 'not met'})")
-    print(f"projected recipe time (70,000 steps): {70_000 * r['ms'] / 3.6e6:.2f} h (the log: about 2 h)")
+    print(f"projected recipe time (70,000 steps at grad_accum {accum}): "
+          f"{70_000 * r['ms'] / 3.6e6:.2f} h (the log: about 2 h)")
     print(f"FLOP/step: {r['flops'] / 1e12:.2f} TFLOP (counted), achieved {achieved / 1e12:.1f} TFLOP/s")
     mfu = f"{achieved / spec:.1%} of the {spec / 1e12:.0f} TFLOP/s bf16 spec" if spec else "no spec for this device"
     print(f"MFU: {mfu}; {achieved / measured:.1%} of a measured {'bf16' if device.type == 'cuda' else 'fp32'} "
           f"matmul ({measured / 1e12:.1f} TFLOP/s) (moonshot >= {MOONSHOT_MFU:.0%})")
-    print(f"peak memory: {r['memory'] / 2**30:.1f} GiB" if device.type == "cuda" else "peak memory: (CPU, not measured)")
+    estimate = f" (the plan estimated {r['plan'].peak_bytes / 2**30:.1f} GiB)" if r["plan"] else ""
+    print(f"peak memory: {r['memory'] / 2**30:.1f} GiB{estimate}" if device.type == "cuda"
+          else "peak memory: (CPU, not measured)")
     g = r["gap"]
-    print(f"bf16 vs fp32, one batch: loss {g['loss bf16']:.5f} vs {g['loss fp32']:.5f} "
+    print(f"bf16 vs fp32 (TF32 off), one batch: loss {g['loss bf16']:.5f} vs {g['loss fp32']:.5f} "
           f"({abs(g['loss bf16'] - g['loss fp32']) / max(abs(g['loss fp32']), 1e-12):.2e} relative); "
           f"final argmax agrees on {g['same argmax']:.2%} of cells")
     e = eval_check(args, args.eval_seconds)

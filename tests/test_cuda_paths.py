@@ -13,7 +13,7 @@ from lib.train import Context, Dist
 def fake_cuda(monkeypatch):
     """A machine with `devices` CUDA devices that records what the code asks of them."""
     calls = {"set_device": [], "set_rng_state": []}
-    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    precision = torch.get_float32_matmul_precision()
 
     def install(devices: int = 1):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -22,10 +22,10 @@ def fake_cuda(monkeypatch):
         monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls["set_device"].append(torch.device(d)))
         monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": torch.full((8,), torch.device(device).index or 0, dtype=torch.uint8))
         monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device="cuda": calls["set_rng_state"].append((state.clone(), torch.device(device))))
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
         return calls
     yield install
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32  # properties: no monkeypatch
+    torch.set_float32_matmul_precision(precision)  # process state: no monkeypatch
 
 
 @pytest.mark.parametrize("setting, ranks, devices, want", [
@@ -40,7 +40,8 @@ def test_device_selection_always_names_an_index(fake_cuda, setting, ranks, devic
     device, amp = train_mod.setup_device(cfg, ranks)
     assert device == torch.device(want) and calls["set_device"] == [torch.device(want)]
     assert amp is torch.bfloat16, "bf16 autocast on CUDA by default"
-    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    assert torch.get_float32_matmul_precision() == "high"
+    assert torch.backends.cuda.matmul.fp32_precision == "tf32"
 
 
 @pytest.mark.parametrize("dtype, amp, tf32", [("auto", torch.bfloat16, True), ("bfloat16", torch.bfloat16, True),
@@ -48,10 +49,11 @@ def test_device_selection_always_names_an_index(fake_cuda, setting, ranks, devic
 def test_float32_is_plain_ieee_fp32_on_cuda(fake_cuda, dtype, amp, tf32):
     """The era-1 ablation scripts set neither autocast nor TF32: train.dtype=float32 runs them so."""
     fake_cuda(1)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not tf32
+    torch.set_float32_matmul_precision("highest" if tf32 else "high")
     _, got = train_mod.setup_device(make_config("gpu-paper", overrides={"train.dtype": dtype}), Dist())
     assert got is amp
-    assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32
+    assert torch.backends.cuda.matmul.fp32_precision == ("tf32" if tf32 else "ieee")
+    assert torch.backends.cuda.matmul.allow_tf32 is tf32, "the legacy flag reads, no error"
     assert make_config("gpu-paper", "no-iteration").train.dtype == "float32"
 
 

@@ -201,6 +201,23 @@ def test_sudoku_extreme_reads_local_files_in_the_hubs_format(bench, tmp_path, mo
         data.load_puzzles("sudoku-extreme", split="validation")
 
 
+def test_a_sudoku_extreme_folder_reads_the_same_without_datasets(bench, tmp_path, monkeypatch):
+    """A GPU image has no datasets library: a folder of the hub's CSVs loads, to the same rows."""
+    from lib.tables import ArrowDataset
+    hub = tmp_path / "sudoku-extreme"
+    hub.mkdir()
+    write_hub_csv(pick(bench, 3, seed=2), hub / "train.csv")
+    write_hub_csv(pick(bench, 2, seed=3), hub / "test.csv")
+    load = lambda: data.load_puzzles("sudoku-extreme", split="test", data_dir=hub, progress=False)
+    with_library = load()
+    monkeypatch.setattr(data, "dataset_class", lambda: ArrowDataset)
+    without = load()
+    assert isinstance(without, ArrowDataset)
+    assert without.to_pandas().equals(with_library.to_pandas())
+    with pytest.raises(FileNotFoundError, match="no train.csv"):
+        data.load_puzzles("sudoku-extreme", split="train", data_dir=str(tmp_path), progress=False)
+
+
 def test_offline_hub_error_says_how_to_point_at_local_csvs():
     with pytest.raises(data.HubUnavailableError) as err:
         data.load_puzzles("sudoku-extreme", split="test", progress=False)

@@ -142,7 +142,9 @@ def test_gpu_paper_follows_the_log():
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.decay) == ("adamw", 1.5e-3, 0.01, "all")
     assert (cfg.optim.beta1, cfg.optim.beta2, cfg.optim.grad_clip) == (0.9, 0.95, 0.0)
     assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.lr_min_ratio) == ("cosine", 2_000, 0.01)
-    assert (cfg.train.batch_size, cfg.train.grad_accum, cfg.train.steps, cfg.train.compile) == (4096, 1, 70_000, "auto")
+    # grad_accum 0 (auto): the whole batch where the card holds it, as scripted (lib/memory.py)
+    t = cfg.train
+    assert (t.batch_size, t.grad_accum, t.steps, t.compile) == (4096, 0, 70_000, "auto")
     m = cfg.model
     assert (m.d_model, m.d_ff, m.n_layers, m.n_heads, m.iterations, m.dropout) == (128, 512, 4, 4, 16, 0.1)
     assert (m.activation, m.pos, m.input, m.recurrence, m.sharing, m.loss, m.loss_cells, m.head_norm, m.init) == \
@@ -165,7 +167,7 @@ def test_parameter_counts_match_the_log_at_9x9(variant, params, log):
 
 @pytest.mark.parametrize("variant, expect", [
     ("scale-1m", {"train.steps": 50_000, "schedule.warmup_steps": 1_400}),
-    ("scale-up", {"train.batch_size": 512, "train.grad_accum": 1}),
+    ("scale-up", {"train.batch_size": 512, "train.grad_accum": 1}),  # a true batch: never split by the plan
     ("scale-up-accum", {"train.batch_size": 512, "train.grad_accum": 4}),
     ("wd-1.0", {"optim.weight_decay": 1.0, "optim.decay": "all"}),
     ("warmup-only", {"optim.name": "sam", "schedule.kind": "warmup", "train.batch_size": 4096}),

@@ -340,8 +340,24 @@ def test_environment_yml_agrees_with_pyproject():
     python = next(d for d in deps if isinstance(d, str) and d.startswith("python="))
     assert python.split("=")[1] in project["requires-python"]
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
-    assert pip == ["-e .[dev]"], "environment.yml must install from pyproject.toml, not list its own packages"
-    assert "torch==2.13.0" in project["dependencies"]
+    assert pip == ["-c constraints.txt", "-e .[dev]"], "pyproject.toml, with the lock"
+
+
+def test_pyproject_has_lower_bounds_and_the_lock_pins_every_dependency():
+    """GPU machines come with Python 3.12 and their own CUDA torch: pyproject.toml caps neither.
+    What make installs is pinned in constraints.txt, the golden records' torch included."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "<" not in project["requires-python"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + [r for reqs in extras.values() for r in reqs]
+    assert not [r for r in requirements if "==" in r or "<" in r], "lower bounds only"
+    pins = [line.split("==") for line in (REPO / "constraints.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")]
+    lock = {name.lower().replace("_", "-"): version.strip() for name, version in pins}
+    names = {re.split(r"[<>=\[ ;]", r)[0].lower() for r in requirements} - {project["name"]}
+    assert names <= set(lock), f"not pinned in constraints.txt: {sorted(names - set(lock))}"
+    assert lock["torch"].startswith("2.13.0"), "the torch the golden records were made with"
+    assert "-c constraints.txt" in (REPO / "Makefile").read_text()
 
 
 def test_readme_names_the_two_commands():
