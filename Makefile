@@ -67,7 +67,7 @@ golden-status: $(STAMP)
 	$(PY) -m lib.golden status
 
 # The claim checker: the runs the adaptive seed plan asks for at $(PRESET) (5 seeds per variant, up to 10 for a
-# claim its interval leaves undecided; lib/findings.py seed_plan), through the sweep runner (finished runs are
+# claim its interval leaves undecided; lib/findings/findings.py seed_plan), through the sweep runner (finished runs are
 # skipped, so a killed `make findings` resumes), then findings/$(PRESET).parquet and notebooks/10_findings.ipynb,
 # which writes FINDINGS.md. WORKERS x THREADS should match the cores (2 x 1 here). MAX_RUNS=N: a slice.
 .PHONY: findings

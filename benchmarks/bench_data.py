@@ -1,4 +1,4 @@
-"""Speed of lib/puzzles.py: solve, count-to-2 and rate on three benchmark sets, canonical forms, and
+"""Speed of lib/sudoku/puzzles.py: solve, count-to-2 and rate on three benchmark sets, canonical forms, and
 generation of minimal puzzles per grid size, printed next to the targets.
 
     python benchmarks/bench_data.py [--quick] [--csv PATH] [--sample N] [--workers K]
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib import puzzles as P  # noqa: E402
+from lib.sudoku import puzzles as P  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = REPO / ".." / "shared" / "data" / "external" / "benchmark_sets.csv"

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib import model as model_lib  # noqa: E402
-from lib.config import make_config  # noqa: E402
+from lib.experiments.resolve import make_config  # noqa: E402
 from lib.model import build_model, sequence_loss  # noqa: E402
 
 

@@ -24,7 +24,7 @@ def measure(config: str, batch: int, checkpointing: bool, variant: str = "baseli
 
     import torch
 
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
     from lib.model import build_model, iteration_loss
     from lib import files
     from lib.train import Context, Dist, backward_per_supervision_step

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib import data as data_lib  # noqa: E402
-from lib.config import make_config  # noqa: E402
+from lib.experiments.resolve import make_config  # noqa: E402
 from lib.evaluate import evaluate  # noqa: E402
 from lib.model import build_model  # noqa: E402
 

@@ -38,7 +38,7 @@ def naive_model(cfg):
     import torch.nn as nn
     import torch.nn.functional as F
 
-    from lib.puzzles import box_shape
+    from lib.sudoku.puzzles import box_shape
 
     n, m = cfg.data.grid_size, cfg.model
 
@@ -80,8 +80,8 @@ def make_steps(preset: str, batch: int, which: str):
     import torch
     import torch.nn.functional as F
 
-    from lib import puzzles
-    from lib.config import make_config
+    from lib.sudoku import puzzles
+    from lib.experiments.resolve import make_config
     from lib import files
     from lib.train import Batcher, Context, Dist, build_parts, train_step
 
@@ -142,7 +142,7 @@ def matmul_gflops(m: int, k: int, n: int, repeats: int = 20) -> float:
 def child_timing(preset: str, batch: int, steps: int, threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
     cfg = make_config(preset)
     lib_step, lib_model = make_steps(preset, batch, "lib")
     naive_step, naive_model_ = make_steps(preset, batch, "naive")
@@ -243,9 +243,9 @@ def bench_training(steps: int, threads: int, cases=TRAIN_CASES) -> None:
 
 def bench_inference(run_dir: Path | None, train_steps: int, threads: int, repeats: int, preset: str = "cpu-quick") -> None:
     if run_dir is None:
-        from lib.config import make_config
+        from lib.experiments.resolve import make_config
         from lib.train import train
-        from lib.workbook import OUTPUTS
+        from lib.workbook.workbook import OUTPUTS
         run_dir = OUTPUTS / "bench" / f"infer-{preset}-{train_steps}"
         cfg = make_config(preset, overrides={"train.steps": train_steps, "train.threads": threads,
                                              "train.eval_every": train_steps, "train.checkpoint_every": train_steps})
@@ -272,7 +272,7 @@ def bench_augmentation(batch: int = 4096, repeats: int = 5) -> None:
     """The training batch draw with per-sample symmetries, vectorised, against augmenting sample by sample."""
     import numpy as np
 
-    from lib import puzzles
+    from lib.sudoku import puzzles
     from lib.train import Batcher
 
     p, a = puzzles.generate(9, 64, seed=0, progress=False)

@@ -36,10 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from lib import files, puzzles
+from lib import files
+from lib.sudoku import puzzles
 from lib.config import SIZES, DataConfig, bucket_labels
 from lib.provenance import ast_hash
-from lib.puzzles import PuzzleError
+from lib.sudoku.puzzles import PuzzleError
 
 if TYPE_CHECKING:  # imported where the hub is read: a GPU image without it loads the rest
     import datasets
@@ -50,7 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("SUDOKU_WORKBOOK_CACHE") or REPO / ".cache")
 # Cached files are keyed by the code that makes them (the syntax of the generator, rater and splits), so a
 # changed generator can never serve stale puzzles; a comment or docstring edit keeps the cache.
-CACHE_CODE = ast_hash(("puzzles.py", "data.py"))
+CACHE_CODE = ast_hash(("sudoku/__init__.py", "sudoku/puzzles.py", "data.py"))
 HUB_ID = "sapientinc/sudoku-extreme"
 EXTREME_DIR_ENV = "SUDOKU_EXTREME_DIR"  # a folder with the hub's train.csv and test.csv
 KAGGLE_CSV_ENV = "SUDOKU_KAGGLE_CSV"  # data.source="kaggle": a Kaggle quizzes,solutions CSV

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from lib.files import RunFiles
-from lib.puzzles import parse, units
+from lib.sudoku.puzzles import parse, units
 from lib.config import SIZES, RunConfig, bucket_order
 from lib.model import autocast, blank_accuracy, filled
 
@@ -332,7 +332,7 @@ def load_run(run_dir: str | Path) -> Run:
 
 def load_model(run_dir: str | Path, checkpoint: str = "best", device="cpu", ema: bool = True):
     """The model of a run's checkpoint ("best" or "last") in eval mode; EMA weights when the run kept them.
-    A model folder (lib/share.py) has one model, model.safetensors, whichever checkpoint is asked for."""
+    A model folder (lib/workbook/share.py) has one model, model.safetensors, whichever checkpoint is asked for."""
     from lib.model import build_model
     run = RunFiles(run_dir)
     path = run.model_file(checkpoint)

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+REPO = Path(__file__).resolve().parent.parent
+OUTPUTS = Path(os.environ.get("SUDOKU_WORKBOOK_OUTPUTS", REPO / "outputs"))
+NOTEBOOK_RUN = "notebook-run"  # marks a notebook run's summary.json, as opposed to a training run's
+
 
 @dataclass(frozen=True)
 class RunFiles:
@@ -27,10 +31,10 @@ class RunFiles:
     checkpoints = property(lambda self: self.root / "checkpoints")
     last = property(lambda self: self.root / "checkpoints" / "last.pt")
     best = property(lambda self: self.root / "checkpoints" / "best.pt")
-    # a model folder (lib/share.py: exported or imported) holds its one model here instead of checkpoints/
+    # a model folder (lib/workbook/share.py: exported or imported) holds its one model here instead of checkpoints/
     weights = property(lambda self: self.root / "model.safetensors")
     readme = property(lambda self: self.root / "README.md")  # a model folder's model card
-    tensorboard = property(lambda self: self.root / "tensorboard")  # event files (lib/watch.py)
+    tensorboard = property(lambda self: self.root / "tensorboard")  # event files (lib/machine/watch.py)
 
     def checkpoint(self, which: str) -> Path:
         return self.checkpoints / f"{which}.pt"
@@ -41,13 +45,13 @@ class RunFiles:
         return self.weights if not path.exists() and self.weights.exists() else path
 
     def test_time(self, iterations: int, checkpoint: str = "last", sources: bool = True) -> Path:
-        """lib.test_time's per-puzzle scores of this run to `iterations` (from `checkpoint`)."""
+        """lib.workbook.test_time's per-puzzle scores of this run to `iterations` (from `checkpoint`)."""
         return self.root / f"test-time-{iterations}{'' if checkpoint == 'last' else '-' + checkpoint}{'' if sources else '-test'}.parquet"
 
 
 @dataclass(frozen=True)
 class NotebookFiles:
-    """A notebook run's folder (lib/runner.py): its reports, log and summary, and its training runs."""
+    """A notebook run's folder (lib/workbook/runner.py): its reports, log and summary, and its training runs."""
     root: Path
 
     def __post_init__(self):
@@ -103,7 +107,7 @@ def read_json(path: str | Path, default=None):
 
 def relative(path: str | Path, root: str | Path | None = None) -> str:
     """A path as a shared report should show it: relative to `root` (default: the repository)."""
-    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    root = Path(root) if root is not None else REPO
     try:
         return str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:

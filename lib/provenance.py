@@ -13,7 +13,7 @@ get its bugs fixed. Why not an AST hash alone: a refactor changes the AST withou
 
 - Comments and docstrings are not in the stripped AST, so editing them keeps every run current.
 - Any other edit of a computing module (a refactor, a rename, a new branch, a bug fix) makes the identity
-  "edited" until `make golden` certifies it: lib/golden.py reruns the behavioural fingerprints (one short
+  "edited" until `make golden` certifies it: lib/findings/golden.py reruns the behavioural fingerprints (one short
   training of every variant on cpu-smoke, a full cpu-smoke run's per-puzzle results, the data pipeline),
   and records the new AST as version RESULTS_VERSION only when every number is unchanged. When a number
   changed, it refuses until RESULTS_VERSION is bumped, which stales every earlier run: an intended change
@@ -32,11 +32,11 @@ LIB = Path(__file__).resolve().parent
 REPO = LIB.parent
 # Bump when what a run computes changes on purpose (then `make golden`): every earlier run becomes stale.
 RESULTS_VERSION = 3
-# The modules whose code decides what a run computes from its resolved config. config.py, presets.py and
-# variants.py only build configs, and a run's config is compared directly.
-COMPUTING_MODULES = ("puzzles.py", "data.py", "model.py", "schedule.py", "curriculum.py", "train.py",
-                     "evaluate.py")
-CERTIFIED = REPO / "tests" / "golden" / "certified.json"  # {"results_version", "ast_hash"}: lib/golden.py
+# The modules whose code decides what a run computes from its resolved config (paths under lib/). config.py
+# and lib/experiments/ only build configs, and a run's config is compared directly.
+COMPUTING_MODULES = ("sudoku/__init__.py", "sudoku/puzzles.py", "data.py", "model.py", "schedule.py",
+                     "curriculum.py", "train.py", "evaluate.py")
+CERTIFIED = REPO / "tests" / "golden" / "certified.json"  # {results_version, ast_hash}: findings/golden.py
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:

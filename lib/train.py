@@ -36,7 +36,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from lib import data as data_lib
-from lib import files, gpu, memory, puzzles, watch
+from lib import files
+from lib.machine import gpu, memory, watch
+from lib.sudoku import puzzles
 from lib.config import RunConfig, flatten
 from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng
 from lib.evaluate import at_iteration, evaluate
@@ -734,7 +736,7 @@ def start_state(ctx: Context, resume: bool, curriculum: Curriculum, parts: Parts
 class MetricsWriter:
     """metrics.jsonl, one tidy row per line, flushed as written. A resume first drops rows past
     the checkpoint's step, so a run killed between checkpoints leaves no duplicates. `board`: a
-    lib.watch.Board that gets every row too (train.tensorboard)."""
+    lib.machine.watch.Board that gets every row too (train.tensorboard)."""
 
     def __init__(self, path: Path, seed: int, keep_until: int | None, enabled: bool, board=None):
         self.seed, self.file, self.board = seed, None, board

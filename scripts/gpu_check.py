@@ -8,7 +8,7 @@ It refuses to run on a CPU, but for --quick.
     python3 scripts/gpu_check.py --data test.csv  # a sudoku-extreme-format CSV instead
     python3 scripts/gpu_check.py --quick          # a reduced form for a CPU (the tests)
 
-Prints: the memory plan the run chose (lib/memory.py: the micro-batches that fit the card),
+Prints: the memory plan the run chose (lib/machine/memory.py: the micro-batches that fit the card),
 puzzles/s and ms per optimizer step (all its micro-batches; the median after the first few
 steps), the recipe's projected time (70K such steps), MFU against the card's bf16 peak and against
 a bf16 matmul measured here, peak memory beside the plan's estimate, compile time (the first
@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib import gpu, memory  # noqa: E402
+from lib.machine import gpu, memory  # noqa: E402
 from lib import train as training  # noqa: E402
-from lib.config import make_config  # noqa: E402
+from lib.experiments.resolve import make_config  # noqa: E402
 from lib.curriculum import batch_rng  # noqa: E402
 from lib.evaluate import evaluate  # noqa: E402
 from lib.model import autocast, build_model, sequence_loss  # noqa: E402

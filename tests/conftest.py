@@ -35,6 +35,6 @@ TRAINED_SMOKE = {"train.steps": 600}
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    from lib import workbook
+    from lib.workbook import workbook
     return workbook.train_runs("cpu-smoke", ["baseline"], [0], tmp_path_factory.getbasetemp() / "smoke",
                                overrides=TRAINED_SMOKE, progress=False)[0]

@@ -6,7 +6,7 @@ DATASET_COLUMNS = ["source", "question", "answer", "rating", "guesses", "guesses
 
 
 def apply_symmetry(grid: np.ndarray, cell_perm: np.ndarray, digit_perm: np.ndarray) -> np.ndarray:
-    """Apply lib.puzzles.random_symmetry's (cell_perm, digit_perm) to a grid or a batch (last axes (N, N) or
+    """Apply lib.sudoku.puzzles.random_symmetry's (cell_perm, digit_perm) to a grid or a batch (last axes (N, N) or
     (N*N,)); keeps the shape: new_flat = digit_perm[old_flat[cell_perm]]."""
     g = np.asarray(grid)
     size = len(cell_perm)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import analysis
+from lib.workbook import analysis
 
 ANSWER = np.array([1, 2, 3, 4, 3, 4, 1, 2, 2, 1, 4, 3, 4, 3, 2, 1], np.uint8)  # a valid 4x4 grid
 
@@ -95,7 +95,7 @@ def test_conflicts_violations_and_verified_halting():
 
 
 def test_trace_matches_the_model_step_api_and_evaluate():
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
     from lib.evaluate import evaluate
     from lib.model import build_model
 
@@ -140,7 +140,8 @@ def run_dir(smoke_run):
 def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):
     import nbformat
 
-    from lib import files, runner
+    from lib import files
+    from lib.workbook import runner
 
     nb = Path(__file__).resolve().parent.parent / "notebooks" / "09_failure_analysis.ipynb"
     run = runner.run_notebook(nb, {"preset": "cpu-smoke", "run_dirs": [str(run_dir)]}, name="smoke", out_root=tmp_path)
@@ -153,7 +154,7 @@ def test_failure_analysis_notebook_shows_every_figure(run_dir, tmp_path):
 
 
 def test_run_puzzles_are_eval_parquets_and_a_changed_split_is_named(run_dir):
-    from lib import puzzles
+    from lib.sudoku import puzzles
     from lib.evaluate import load_run
 
     run = load_run(run_dir)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import workbook
+from lib.workbook import workbook
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

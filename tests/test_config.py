@@ -4,7 +4,8 @@ import json
 import pytest
 
 from lib import files
-from lib.config import PRESETS, VARIANTS, ConfigError, RunConfig, bucket_labels, make_config, parse_set
+from lib.config import ConfigError, RunConfig, bucket_labels, parse_set
+from lib.experiments.resolve import PRESETS, VARIANTS, make_config
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -3,8 +3,9 @@ the RNG calls recorded), so a Python-level error on the GPU path fails CI, which
 import pytest
 import torch
 
-from lib import files, sweep, train as train_mod
-from lib.config import make_config
+from lib import files, train as train_mod
+from lib.workbook import sweep
+from lib.experiments.resolve import make_config
 from lib.model import amp_dtype_for
 from lib.train import Context, Dist
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lib.config import make_config
+from lib.experiments.resolve import make_config
 from lib.schedule import lr_at
 from lib.curriculum import (Curriculum, CurriculumState, batch_indices, batch_rng, phase_bounds,
                             plateau_rule, plateaued, stage_pools, stage_rule)

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from helpers import DATASET_COLUMNS, apply_symmetry
-from lib import data, puzzles
-from lib.config import DataConfig, make_config
-from lib.puzzles import PuzzleError
+from lib import data
+from lib.sudoku import puzzles
+from lib.config import DataConfig
+from lib.experiments.resolve import make_config
+from lib.sudoku.puzzles import PuzzleError
 
 EDGES = [0, 1, 3, 11, 51]  # the log's rating buckets
 HUB_COLUMNS = ["source", "question", "answer", "rating"]

@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lib import files, puzzles
-from lib.config import make_config
+from lib import files
+from lib.sudoku import puzzles
+from lib.experiments.resolve import make_config
 from lib.evaluate import evaluate, load_run, solve, valid_solutions
 from lib.model import build_model
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib import explorer, files, runner
+from lib.workbook import explorer, runner
+from lib import files
 
 REPO = Path(__file__).resolve().parent.parent
 

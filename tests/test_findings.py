@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from lib import findings
-from lib.config import VARIANTS
-from lib import sweep
-from lib.claims import CLAIMS, SEQUEL_CLAIMS, Claim, Side, claim_variants, claims_for
-from lib.config import config_twin
+from lib.findings import findings
+from lib.experiments.resolve import VARIANTS
+from lib.workbook import sweep
+from lib.experiments.claims import CLAIMS, SEQUEL_CLAIMS, Claim, Side, claim_variants, claims_for
+from lib.experiments.resolve import config_twin
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "findings-cpu-smoke.parquet"
@@ -155,7 +155,7 @@ def _fake_run(root: Path, variant: str, seed: int, solved_at: dict, trained: int
               questions: bool = True, ema: bool = False, threads: int = 1,
               machine: dict | None = None) -> Path:
     """A run folder as lib.train writes it; solved_at maps iteration -> per-puzzle solved list."""
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
 
     run = root / f"{variant}-s{seed}"
     run.mkdir(parents=True)
@@ -324,7 +324,7 @@ def test_collect_keeps_the_committed_runs_no_folder_retrained(tmp_path):
 
 
 def test_only_runs_the_current_code_would_make_again_count_as_committed(tmp_path):
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
     from lib.provenance import code_identity
 
     tidy = findings.tidy_results([_fake_run(tmp_path, "baseline", 2, {4: [True] * 4})]).astype(
@@ -402,7 +402,7 @@ def test_smoke_runs_never_write_the_repository_findings(tmp_path):
 def smoke_results(tmp_path_factory):
     """One tiny committed run (trained once for the module): its results parquet, the overrides it
     used, and its folder."""
-    from lib.config import make_config
+    from lib.experiments.resolve import make_config
     from lib.train import train
 
     root = tmp_path_factory.mktemp("committed")
@@ -505,7 +505,7 @@ def test_findings_md_says_whether_the_committed_results_are_the_current_codes():
 # --- the notebook --------------------------------------------------------------------------------
 
 def test_findings_notebook_renders_the_fixture(tmp_path):
-    from lib import runner
+    from lib.workbook import runner
 
     md = tmp_path / "FINDINGS.md"
     run = runner.run_notebook(REPO / "notebooks" / "10_findings.ipynb",
@@ -524,7 +524,7 @@ def test_findings_notebook_renders_the_fixture(tmp_path):
 
 
 def test_findings_notebook_without_results_writes_no_verdict(tmp_path):
-    from lib import runner
+    from lib.workbook import runner
 
     md = tmp_path / "FINDINGS.md"
     missing = tmp_path / "missing.parquet"
@@ -537,7 +537,8 @@ def test_findings_notebook_without_results_writes_no_verdict(tmp_path):
 
 
 def test_the_weight_decay_note_states_the_dose_kept():
-    from lib.config import lr_sum, flatten, make_config
+    from lib.config import flatten
+    from lib.experiments.resolve import lr_sum, make_config
 
     claim = next(c for c in CLAIMS if c.name == "weight-decay")
     quick, paper = (make_config(p, "wd-1.0") for p in ("cpu-quick", "gpu-paper"))

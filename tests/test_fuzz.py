@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from lib import data, puzzles
-from lib.puzzles import PuzzleError
+from lib import data
+from lib.sudoku import puzzles
+from lib.sudoku.puzzles import PuzzleError
 
 STRING_CASES = 10_000
 FILE_CASES = 300

@@ -1,4 +1,4 @@
-"""Code identity by what computes (lib/provenance.py) and the fingerprints that certify it (lib/golden.py).
+"""Code identity by what computes (lib/provenance.py) and the fingerprints that certify it (lib/findings/golden.py).
 
 Both directions: an edit that cannot change a result keeps every finished run current, and a change to what a
 run computes is caught by the fingerprints, which refuse it until the results version is bumped (staling
@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import golden, model, provenance, workbook
-from lib.golden import GOLDEN_RUN
+from lib.findings import golden
+from lib import model, provenance
+from lib.workbook import workbook
+from lib.findings.golden import GOLDEN_RUN
 
 from test_workbook import fake_run
 

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 import torch
 
-from lib import data as data_lib, gpu, train as train_mod
-from lib.config import make_config
+from lib import data as data_lib, train as train_mod
+from lib.machine import gpu
+from lib.experiments.resolve import make_config
 from lib.tables import ArrowDataset
 from lib.train import Dist
 

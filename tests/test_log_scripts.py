@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.config import VARIANTS, flatten, make_config
+from lib.config import flatten
+from lib.experiments.resolve import VARIANTS, make_config
 from lib.model import build_model, count_params
 
 TABLE = yaml.safe_load((Path(__file__).parent / "log_scripts.yaml").read_text())["variants"]

@@ -1,4 +1,4 @@
-"""The memory plan (lib/memory.py): what a step keeps for backward, the micro-batches that fit a
+"""The memory plan (lib/machine/memory.py): what a step keeps for backward, the micro-batches that fit a
 card, the plan a CUDA run takes (CUDA faked), and an out-of-memory error saying what to change."""
 import dataclasses
 import json
@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import files, memory, train as train_mod, workbook
-from lib.config import RunConfig, make_config
+from lib import files, train as train_mod
+from lib.machine import memory
+from lib.workbook import workbook
+from lib.config import RunConfig
+from lib.experiments.resolve import make_config
 from lib.train import Context, Dist
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +90,7 @@ MEASURE_PEAK = """
 import sys, torch
 from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile
-from lib.config import make_config
+from lib.experiments.resolve import make_config
 from lib.model import build_model, sequence_loss
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -202,7 +205,7 @@ def test_an_out_of_memory_error_names_the_setting_and_the_checkpoint(tmp_path, m
 
 
 def test_the_memory_command_prints_the_plan_last(capsys):
-    from lib import cli
+    from lib.workbook import cli
     assert cli.main(["memory", "--preset", "cpu-smoke", "--gpu-memory", "1"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("plan (as set): micro-batch 64, grad_accum 1, checkpointing off, "

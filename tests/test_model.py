@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lib import model as model_lib
-from lib.config import CHOICES, VARIANTS, ModelConfig, make_config
+from lib.config import CHOICES, ModelConfig
+from lib.experiments.resolve import VARIANTS, make_config
 from lib.model import apply_rope, build_model, count_params, iteration_loss, rope2d_tables, sequence_loss
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import files, runner
+from lib import files
+from lib.workbook import runner
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))  # the experiment families; findings reads their runs

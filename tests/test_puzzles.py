@@ -1,4 +1,4 @@
-"""lib/puzzles.py: parsing, validation, solving, ratings, symmetries, canonical forms, generation."""
+"""lib/sudoku/puzzles.py: parsing, validation, solving, ratings, symmetries, canonical forms, generation."""
 import itertools
 from pathlib import Path
 
@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import apply_symmetry
-from lib import puzzles as P
-from lib.puzzles import NEEDS_GUESS, PuzzleError
+from lib.sudoku import puzzles as P
+from lib.sudoku.puzzles import NEEDS_GUESS, PuzzleError
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "external" / "benchmark_sets.csv"
 needs_bench = pytest.mark.skipif(not BENCH.exists(), reason="benchmark_sets.csv not found beside the repo")

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import data, results
-from lib.config import make_config
+from lib import data
+from lib.workbook import results
+from lib.experiments.resolve import make_config
 from lib.curriculum import Curriculum
 from lib.train import train
 

@@ -1,4 +1,4 @@
-"""Model folders (lib/share.py) and TensorBoard logging (lib/watch.py).
+"""Model folders (lib/workbook/share.py) and TensorBoard logging (lib/machine/watch.py).
 
 A run exported and loaded back predicts bit for bit what the run reported. A checkpoint in the log's
 layout, built here from PyTorch's own nn.TransformerEncoder and the scripts' names, imports, predicts
@@ -13,9 +13,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lib import analysis, cli, explorer, files, puzzles, share, watch
+from lib.workbook import analysis, cli, explorer, share
+from lib import files
+from lib.sudoku import puzzles
+from lib.machine import watch
 from lib import data as data_lib
-from lib.config import make_config
+from lib.experiments.resolve import make_config
 from lib.evaluate import evaluate, load_model, load_run
 from lib.model import build_model, filled
 from lib.train import eval_counts, eval_subset, train

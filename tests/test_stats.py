@@ -1,4 +1,4 @@
-"""lib/stats.py: the t distribution, the paired interval's coverage by simulation (middling base
+"""lib/findings/stats.py: the t distribution, the paired interval's coverage by simulation (middling base
 rates, the floor, seeds that rarely take off), the sequential seed rule's wrong-decision rate,
 verdicts and the log's effect size against an interval."""
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lib import stats
+from lib.findings import stats
 
 
 def test_t_quantiles_and_cdf():

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import runner, sweep
+from lib.workbook import runner, sweep
 from lib.config import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

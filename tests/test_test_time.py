@@ -1,12 +1,13 @@
-"""Test-time iteration scaling (lib/test_time.py) on a small trained cpu-smoke run: scoring any run far past
+"""Test-time iteration scaling (lib/workbook/test_time.py) on a small trained cpu-smoke run: scoring any run far past
 its trained count, the collapse point, the sequel's stopping rules, interventions and spectral radius."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lib import files, test_time
-from lib.config import make_config
+from lib import files
+from lib.workbook import test_time
+from lib.experiments.resolve import make_config
 from lib.evaluate import load_model
 from lib.train import train
 
@@ -21,7 +22,7 @@ def run(tmp_path_factory):
 
 
 def test_the_command_scores_a_run_to_2048_and_writes_its_tidy_curves(run, tmp_path, capsys):
-    from lib import cli
+    from lib.workbook import cli
     out = tmp_path / "curves.parquet"
     assert cli.main(["test-time", str(run), "--iterations", "2048", "-o", str(out)]) == 0
     curves = pd.read_parquet(out)

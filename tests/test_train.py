@@ -15,8 +15,10 @@ import pytest
 import torch
 
 import lib.train as train_mod
-from lib import files, puzzles
-from lib.config import make_config, parse_set
+from lib import files
+from lib.sudoku import puzzles
+from lib.config import parse_set
+from lib.experiments.resolve import make_config
 from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
 from lib.model import build_model, sequence_loss

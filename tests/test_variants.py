@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from lib import data as data_lib
-from lib.config import PRESETS, VARIANTS, config_twin, flatten, make_config, variant_chain
+from lib.config import flatten
+from lib.experiments.resolve import PRESETS, VARIANTS, config_twin, make_config, variant_chain
 from lib.curriculum import phase_bounds, stage_pools
 from lib.model import build_model, count_params, sequence_loss
 from lib.schedule import lr_at
@@ -142,7 +143,7 @@ def test_gpu_paper_follows_the_log():
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.decay) == ("adamw", 1.5e-3, 0.01, "all")
     assert (cfg.optim.beta1, cfg.optim.beta2, cfg.optim.grad_clip) == (0.9, 0.95, 0.0)
     assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.lr_min_ratio) == ("cosine", 2_000, 0.01)
-    # grad_accum 0 (auto): the whole batch where the card holds it, as scripted (lib/memory.py)
+    # grad_accum 0 (auto): the whole batch where the card holds it, as scripted (lib/machine/memory.py)
     t = cfg.train
     assert (t.batch_size, t.grad_accum, t.steps, t.compile) == (4096, 0, 70_000, "auto")
     m = cfg.model
@@ -196,7 +197,7 @@ def test_depth_variants_keep_the_logs_ratio_on_every_preset():
 
 
 def test_the_log_table_is_what_the_cli_prints_and_lists_every_variant():
-    from lib.cli import log_table_markdown
+    from lib.workbook.cli import log_table_markdown
     table = (REPO / "docs" / "log-experiments.md").read_text()
     assert table == log_table_markdown(), "docs/log-experiments.md is stale: python -m lib.cli variants --markdown"
     for name in VARIANTS:

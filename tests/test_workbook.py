@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from lib import cli, files, results, runner, workbook
-from lib.config import VARIANTS, ConfigError, flatten, make_config
+from lib.workbook import cli, results, runner, workbook
+from lib import files
+from lib.config import ConfigError, flatten
+from lib.experiments.resolve import VARIANTS, make_config
 from lib.provenance import code_identity
 
 REPO = Path(__file__).resolve().parent.parent
@@ -321,7 +323,7 @@ def test_index_heads_with_findings_and_sorts_runs(tmp_path):
 
 
 def test_index_links_findings_md_and_says_whether_its_runs_are_current(tmp_path, monkeypatch):
-    from lib import findings
+    from lib.findings import findings
     runs = pd.DataFrame({"run": ["a", "b", "c"], "code_version": [HERE, HERE, "r0"]})
     monkeypatch.setattr(findings, "read_results", lambda path, seeds=None: runs)
     line = runner.findings_line(REPO / "outputs")

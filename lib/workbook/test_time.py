@@ -27,9 +27,9 @@ from lib import files
 from lib.evaluate import evaluate, load_model, load_run, valid_solutions
 from lib.model import amp_dtype_for, autocast, filled
 from lib.provenance import code_identity
+from lib.findings.stats import COLLAPSE_PP, collapse_at  # noqa: F401  (the tests read them here)
 from lib.train import eval_subset
 
-COLLAPSE_PP = 5.0  # a count this far below the best so far is where a run collapses
 
 
 def run_device(cfg) -> torch.device:
@@ -109,17 +109,6 @@ def collapse_points(curve: pd.DataFrame, bucket: str = "all", source: str = "tes
                      "peak at": int(peak["iteration"]), "collapses at": collapse,
                      "last count": int(g["iteration"].iloc[-1]), "solved % there": g["solved %"].iloc[-1]})
     return pd.DataFrame(rows)
-
-
-def collapse_at(counts, solved) -> int | None:
-    """The first count (ascending) whose solved % is at least COLLAPSE_PP below the best before it; None
-    when there is none."""
-    best = -math.inf
-    for count, value in zip(counts, solved):
-        if value <= best - COLLAPSE_PP:
-            return int(count)
-        best = max(best, value)
-    return None
 
 
 # --- the iteration, step by step -------------------------------------------------------------------

@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-DIRECTIONS = (">", "<", "≈", "≥", "≤")  # the same as lib.claims: what a claim expects of A - B
+DIRECTIONS = (">", "<", "≈", "≥", "≤")  # the same as lib.experiments.claims: what a claim expects of A - B
 # What an interval says of a claim; "floor" is no verdict (at_floor), "not run" has no runs.
 VERDICTS = ("holds", "reversed", "inconclusive", "floor", "not run")
 # The log's effect against our interval; judged only once the direction is decided.
@@ -296,3 +296,17 @@ def holm(parts: list[dict], directions: list[str], margins: list[float],
 def _decides(parts: dict, direction: str, margin: float, confidence: float) -> bool:
     _, lo, hi = interval(parts, confidence)
     return decided(lo, hi, direction, margin)
+
+
+COLLAPSE_PP = 5.0  # a count this far below the best so far is where a run collapses
+
+
+def collapse_at(counts, solved) -> int | None:
+    """The first count (ascending) whose solved % is at least COLLAPSE_PP below the best before it; None
+    when there is none."""
+    best = -math.inf
+    for count, value in zip(counts, solved):
+        if value <= best - COLLAPSE_PP:
+            return int(count)
+        best = max(best, value)
+    return None

@@ -1,5 +1,5 @@
 """The log's claims, each a comparison of two variants' runs with an expected direction: the registry the
-findings check (lib/findings.py computes every verdict from runs; none is typed here).
+findings check (lib/findings/findings.py computes every verdict from runs; none is typed here).
 
     Claim("gelu", a=Side("gelu"), b=B, direction="≈", margin=1.0,
           text="GELU ≈ ReLU", section="Experiment: GELU Activation", log_figure="GELU 83.2% vs ReLU 83.6%")
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lib.presets import PRESETS
+from lib.experiments.presets import PRESETS
 
 DIRECTIONS = (">", "<", "≈", "≥", "≤")
 

@@ -34,7 +34,8 @@ import torch
 from lib import data as data_lib
 from lib import files
 from lib import train as training
-from lib.config import VARIANTS, ConfigError, apply_overrides, bucket_order, make_config
+from lib.config import ConfigError, apply_overrides, bucket_order
+from lib.experiments.resolve import VARIANTS, make_config
 from lib.evaluate import load_model, load_run
 from lib.model import build_model, count_params
 from lib.provenance import code_identity

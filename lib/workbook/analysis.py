@@ -24,13 +24,13 @@ import torch
 from tqdm.auto import tqdm
 
 from lib import data as data_lib
-from lib import plots  # noqa: F401  (a headless backend outside notebooks, and the seaborn theme)
-from lib import puzzles as puzzles_lib
+from lib.workbook import plots  # noqa: F401  (a headless backend outside notebooks, and the seaborn theme)
+from lib.sudoku import puzzles as puzzles_lib
 from lib.config import bucket_order
 from lib.evaluate import load_model, load_run
 from lib.model import amp_dtype_for, autocast
 from lib.train import eval_subset
-from lib.workbook import progress_default
+from lib.workbook.workbook import progress_default
 
 OUTCOMES = ("solved", "failed", "solved-then-lost")  # solved-then-lost: solved earlier, unsolved at the end
 META = ("bucket", "rating", "deduction_depth")

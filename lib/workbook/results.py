@@ -14,7 +14,7 @@ import pandas as pd
 from lib.config import RunConfig, bucket_order, flatten
 from lib.evaluate import load_run
 from lib.provenance import code_identity
-from lib.stats import mean_ci
+from lib.findings.stats import mean_ci
 
 OTHER_CODE = "other code"
 UNKNOWN_CODE = "unknown code"  # a run folder written before runs recorded their code

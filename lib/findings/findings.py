@@ -9,7 +9,7 @@ runs.
 
 Run folders become one tidy per-puzzle table (`tidy_results`), which notebooks/10_findings.ipynb
 renders into the claim table and FINDINGS.md. Every variant of a preset is evaluated on the same
-test puzzles, so a claim (lib/claims.py) compares A with B puzzle by puzzle (lib/stats.py), and
+test puzzles, so a claim (lib/experiments/claims.py) compares A with B puzzle by puzzle (lib/findings/stats.py), and
 what it reads is computed from runs, never typed:
 
     a verdict                  holds / reversed: the LEVEL interval of A - B decides the direction
@@ -34,19 +34,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lib.claims import Claim, Side, claim_variants, claims_for
-from lib.config import ConfigError, RunConfig, bucket_order, config_twin, make_config
+from lib.experiments.claims import Claim, Side, claim_variants, claims_for
+from lib.config import ConfigError, RunConfig, bucket_order
+from lib.experiments.resolve import config_twin, make_config
 from lib import files
-from lib.files import read_json, relative, write_json, write_text
+from lib.files import NOTEBOOK_RUN, OUTPUTS, REPO, read_json, relative, write_json, write_text
 from lib.provenance import code_identity, machine_id
-from lib.stats import (FLOOR_PCT, LEVEL, at_floor, decided, detectable_effect, effect_answer,
+from lib.findings.stats import (FLOOR_PCT, LEVEL, at_floor, decided, detectable_effect, effect_answer,
                        half_width, holm, interval, mean_ci, paired_parts, prior_parts, room,
                        seeds_to_add, t_quantile, verdict)
-from lib.test_time import collapse_at
 from lib.train import train
-from lib.workbook import NOTEBOOK_RUN, OUTPUTS
+from lib.findings.stats import collapse_at
 
-REPO = Path(__file__).resolve().parent.parent
 START_SEEDS = 3  # every claim starts here; a large effect is decided on 3 (issue 29)
 SEED_STEP = 2  # the seeds an undecided claim gets per round, while more would decide it
 MAX_SEEDS = 10  # the most a claim gets
@@ -844,7 +843,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 READING = (
     "A is the left side of each comparison, B the right; the scale column names the grid, test "
     "set and iteration counts. Our figure is solved % of each, and A - B in percentage points "
-    f"with a {LEVEL:.1%} interval over seeds and test puzzles (lib/stats.py: the seeds' t term "
+    f"with a {LEVEL:.1%} interval over seeds and test puzzles (lib/findings/stats.py: the seeds' t term "
     "plus the test sample's own, the cells' noise counted once; its coverage is tested by "
     "simulation). Beside it, A's and B's solved % and A - B per seed, a collapsed seed marked † "
     f"(cell accuracy {COLLAPSED_CELL_PP:g}pp below its best sibling's, or under {FLOOR_PCT:g}% "

@@ -1,5 +1,5 @@
 """Presets: the scale a run is made at. A preset is a dict of dotted overrides on RunConfig's defaults
-(which are the log's recipe); a variant is then applied on top of it (lib/variants.py).
+(which are the log's recipe); a variant is then applied on top of it (lib/experiments/variants.py).
 
 On a relative preset, a variant's 9x9 numbers keep their ratio to the recipe as each field of lib/config.py
 declares, so `iterations-32` doubles the preset's count.
@@ -25,7 +25,7 @@ class Preset:
 
 
 # grad_accum 0 (auto): the whole batch where the card holds it, as the scripts ran, else the fewest
-# micro-batches that fit (lib/memory.py): batch 4096 keeps about 115 GiB, more than an 80 GB card has
+# micro-batches that fit (lib/machine/memory.py): batch 4096 keeps about 115 GiB, more than an 80 GB card has
 _GPU_PAPER = {"data.source": "sudoku-extreme", "data.train_size": 2_700_000, "train.grad_accum": 0}
 # iters/exp_baseline_lr2e3.py at the repository's head: the recipe with the sequel's 2D RoPE (base 10, layers
 # initialised on their own), batch 2048, lr 2e-3, 1,400 warmup, 50K steps, phases at 10K/20K/30K

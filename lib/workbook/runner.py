@@ -28,9 +28,10 @@ import zmq
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from lib import files, findings
+from lib import files
+from lib.findings import findings
 from lib.config import ConfigError, bucket_order
-from lib.workbook import NOTEBOOK_RUN, OUTPUTS, PROGRESS_ENV, REPO, check_reuse, config_for, family_of, log_to_file
+from lib.workbook.workbook import NOTEBOOK_RUN, OUTPUTS, PROGRESS_ENV, REPO, check_reuse, config_for, family_of, log_to_file
 
 log = logging.getLogger("lib.runner")
 FINDINGS = "findings"  # notebooks/10_findings.ipynb: its newest report heads the index

@@ -31,9 +31,11 @@ import pandas as pd
 import torch
 import yaml
 
-from lib import files, findings, runner
+from lib import files
+from lib.findings import findings
+from lib.workbook import runner
 from lib.config import ConfigError
-from lib.workbook import OUTPUTS, family_of
+from lib.workbook.workbook import OUTPUTS, family_of
 
 log = logging.getLogger("lib.sweep")
 

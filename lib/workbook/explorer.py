@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib import analysis, files, workbook
+from lib.workbook import analysis, workbook
+from lib import files
 from lib.evaluate import load_model, load_run
-from lib import puzzles as puzzles_lib
+from lib.sudoku import puzzles as puzzles_lib
 
 ANY = "any"
 COLOURS = {"given": ("#222", "#e3e3e3"), "correct": ("#17672e", "#dff3e4"), "wrong": ("#b3261e", "#fbe0de"),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, field
 
-from lib.presets import PRESETS
+from lib.experiments.presets import PRESETS
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Seaborn figures for the notebooks. Each takes tidy frames (lib.results.Results, lib.findings) and returns a
+"""Seaborn figures for the notebooks. Each takes tidy frames (lib.workbook.results.Results, lib.findings) and returns a
 Figure."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lib.claims import CLAIMS, Claim
+from lib.experiments.claims import CLAIMS, Claim
 from lib.config import bucket_order
-from lib.stats import LEVEL
+from lib.findings.stats import LEVEL
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -30,7 +30,7 @@ def learning_curves(metrics: pd.DataFrame, trained_iterations: int, title: str =
     several = metrics["variant"].nunique() > 1
     fig, (ax_loss, ax_solved) = plt.subplots(1, 2, figsize=(13, 4.5))
     variants = dict(hue="variant", hue_order=list(dict.fromkeys(metrics["variant"]))) if several else {}
-    if train.empty:  # an imported model (lib/share.py) has its results but no training curve
+    if train.empty:  # an imported model (lib/workbook/share.py) has its results but no training curve
         ax_loss.set(title="no training loss logged here (an imported model)")
     else:
         sns.lineplot(data=train, x="step", y="value", ax=ax_loss, errorbar="sd", **variants)
@@ -96,7 +96,7 @@ def compare_variants(results, title: str = "") -> plt.Figure:
 
 # --- findings ------------------------------------------------------------------------------------
 
-# floor: both sides solve almost nothing, and the interval says nothing (lib.stats.at_floor)
+# floor: both sides solve almost nothing, and the interval says nothing (lib.findings.stats.at_floor)
 VERDICT_COLORS = {"holds": "tab:green", "reversed": "tab:red", "inconclusive": "tab:gray",
                   "floor": "tab:orange"}
 
@@ -128,7 +128,7 @@ def forest_plot(compared: pd.DataFrame, claims: list[Claim] = CLAIMS, title: str
 
 
 def variant_plot(per_seed: pd.DataFrame, title: str = ""):
-    """Solved % at the trained count per variant and bucket (lib.findings.per_seed); bars show the spread over
+    """Solved % at the trained count per variant and bucket (lib.findings.findings.per_seed); bars show the spread over
     seeds (sd)."""
     variants = list(dict.fromkeys(per_seed["variant"]))
     fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(variants), 1) * 2 + 1.5))

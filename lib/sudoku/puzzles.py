@@ -74,7 +74,8 @@ import numpy as np
 from numba import njit
 from tqdm.auto import tqdm
 
-from lib.config import BOX_SHAPES, SIZES
+from lib.sudoku import BOX_SHAPES, SIZES
+
 NEEDS_GUESS = 99
 _INF = 255  # "no best string yet" in the canonical search
 

@@ -1,6 +1,6 @@
 """What a notebook calls: prepare its output folder, train (or reuse) its runs, and finish its summary.
 
-A notebook run lands in outputs/<family>/<run>/ (the runner, lib/runner.py, picks the folder): the executed
+A notebook run lands in outputs/<family>/<run>/ (the runner, lib/workbook/runner.py, picks the folder): the executed
 notebook, report.html (with code), report-noinput.html (results only), run.log, summary.json, and
 runs/<variant>-s<seed>/ for each training run.
 """
@@ -13,14 +13,13 @@ import shutil
 from pathlib import Path
 
 from lib import files
+from lib.files import NOTEBOOK_RUN, OUTPUTS, REPO  # noqa: F401  (the runner and sweep read them here)
 from lib import train as training
-from lib.config import ConfigError, RunConfig, make_config
+from lib.config import ConfigError, RunConfig
+from lib.experiments.resolve import make_config
 from lib.provenance import code_identity
-from lib.results import Results, rating_table, runs_from_other_code
+from lib.workbook.results import Results, rating_table, runs_from_other_code
 
-REPO = Path(__file__).resolve().parent.parent
-OUTPUTS = Path(os.environ.get("SUDOKU_WORKBOOK_OUTPUTS", REPO / "outputs"))
-NOTEBOOK_RUN = "notebook-run"  # marks a notebook run's summary.json, as opposed to a training run's
 # The runner sets this to 0 for the kernels it starts: it shows progress on the terminal itself, and a
 # progress bar inside the kernel would only leave residue in the rendered report.
 PROGRESS_ENV = "SUDOKU_WORKBOOK_PROGRESS"

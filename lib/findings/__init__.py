@@ -1,0 +1,1 @@
+"""The claim checker and its certification: findings, stats, golden."""

@@ -1,0 +1,2 @@
+"""What a run asks of the machine: the CUDA checks (gpu), micro-batches that fit the card (memory) and the
+TensorBoard board (watch). The loop calls them, so they sit below train.py, above the model."""
