@@ -649,6 +649,16 @@ def load_splits(data_cfg: DataConfig, progress: bool = True) -> Splits:
                   equivalence(data_cfg.grid_size), key)
 
 
+def eval_subset(test, max_puzzles: int):
+    """The whole test split, or `max_puzzles` of it taken round-robin across buckets."""
+    if not max_puzzles or max_puzzles >= len(test):
+        return test
+    buckets = np.asarray(test["bucket"])
+    per_bucket = [np.flatnonzero(buckets == b) for b in dict.fromkeys(buckets.tolist())]
+    order = [idx[i] for i in range(max(map(len, per_bucket))) for idx in per_bucket if i < len(idx)]
+    return test.select(sorted(order[:max_puzzles]))
+
+
 def load_eval_source(spec: str, cfg: DataConfig, progress: bool = True) -> datasets.Dataset:
     """An extra test set (eval.sources): up to test_per_bucket puzzles per bucket of cfg.bucket_by from
     "sudoku-extreme" (its test split), "benchmark", "kaggle", a file, or "generated:key=value,..."

@@ -35,7 +35,7 @@ RESULTS_VERSION = 3
 # The modules whose code decides what a run computes from its resolved config (paths under lib/). config.py
 # and lib/experiments/ only build configs, and a run's config is compared directly.
 COMPUTING_MODULES = ("sudoku/__init__.py", "sudoku/puzzles.py", "data.py", "model.py", "schedule.py",
-                     "curriculum.py", "train.py", "evaluate.py")
+                     "curriculum.py", "train.py", "optim.py", "evaluate.py")
 CERTIFIED = REPO / "tests" / "golden" / "certified.json"  # {results_version, ast_hash}: findings/golden.py
 
 

@@ -16,14 +16,12 @@ optimiser, EMA, curriculum stage, metric window and torch RNG.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import datetime
 import json
 import logging
 import math
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,11 +36,13 @@ from tqdm.auto import tqdm
 from lib import data as data_lib
 from lib import files
 from lib.machine import gpu, memory, watch
+from lib.machine.faults import Faults
 from lib.sudoku import puzzles
 from lib.config import RunConfig, flatten
 from lib.curriculum import Curriculum, CurriculumState, batch_indices, batch_rng
 from lib.evaluate import at_iteration, evaluate
 from lib.model import amp_dtype_for, autocast, blank_accuracy, build_model, count_params, sequence_loss
+from lib.optim import EMA, make_optimizer
 from lib.provenance import code_identity
 from lib.schedule import lr_at
 
@@ -170,16 +170,6 @@ def file_logging(path: Path | None):
 
 # --- data ----------------------------------------------------------------------------------------
 
-def eval_subset(test, max_puzzles: int):
-    """The whole test split, or `max_puzzles` of it taken round-robin across buckets."""
-    if not max_puzzles or max_puzzles >= len(test):
-        return test
-    buckets = np.asarray(test["bucket"])
-    per_bucket = [np.flatnonzero(buckets == b) for b in dict.fromkeys(buckets.tolist())]
-    order = [idx[i] for i in range(max(map(len, per_bucket))) for idx in per_bucket if i < len(idx)]
-    return test.select(sorted(order[:max_puzzles]))
-
-
 class Batcher:
     """The global batch of a step as LongTensors on the device, with one random validity-preserving
     symmetry per sample. All randomness comes from the step's numpy generator, so batches are the
@@ -235,7 +225,7 @@ def prepare_data(ctx: Context) -> RunData:
     for s in range(curriculum.n_stages):
         log.info("curriculum %s: %s", cfg.curriculum.kind, curriculum.describe(s))
     batcher = Batcher(train_puzzles, train_answers, cfg.data.grid_size, cfg.data.augment, cfg.train.seed, ctx.device)
-    tests = {"test": eval_subset(splits.test, cfg.eval.max_puzzles)}
+    tests = {"test": data_lib.eval_subset(splits.test, cfg.eval.max_puzzles)}
     for spec in cfg.eval.sources:  # loaded now, so a bad source fails before training, not after
         tests[spec] = data_lib.load_eval_source(spec, cfg.data, ctx.progress)
     log.info("data: %d train puzzles, test sets: %s", len(train_puzzles),
@@ -243,141 +233,7 @@ def prepare_data(ctx: Context) -> RunData:
     return RunData(curriculum, batcher, tests)
 
 
-# --- the parts: model, optimiser, EMA, carry -----------------------------------------------------
-
-def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device):
-    """AdamW, SAM around it, or Muon on the matrices beside it. optim.decay=all decays every parameter, as
-    torch's AdamW does when given model.parameters() (the log); matrices spares biases, norms and embeddings."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optim.name == "muon":
-        return MuonAdamW(params, cfg, device)
-    if cfg.optim.decay == "all":
-        groups = [{"params": params, "weight_decay": cfg.optim.weight_decay}]
-    else:
-        embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-        names = {id(p): name for name, p in model.named_parameters()}
-        spared = [p for p in params if p.dim() < 2 or id(p) in embeddings or "emb" in names[id(p)].lower()]
-        decay = [p for p in params if all(p is not q for q in spared)]
-        groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay},
-                  {"params": spared, "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
-                            fused=device.type == "cuda")
-    return SAM(opt, cfg.optim.sam_rho) if cfg.optim.name == "sam" else opt
-
-
-class SAM:
-    """Sharpness-aware minimisation (Foret et al. 2021) around a base optimiser. step(closure):
-    gradient at w, move to w + rho * g / |g|, gradient there, move back, base step with it.
-    Returns the first closure call's result (the figures at w itself)."""
-
-    def __init__(self, base: torch.optim.Optimizer, rho: float):
-        self.base, self.rho = base, rho
-        self.param_groups = base.param_groups
-
-    @torch.no_grad()
-    def step(self, closure):
-        with torch.enable_grad():
-            result = closure()
-        params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-        eps = torch._foreach_mul([p.grad for p in params], float(self.rho / (norm + 1e-12)))
-        torch._foreach_add_(params, eps)
-        with torch.enable_grad():
-            closure()
-        torch._foreach_sub_(params, eps)
-        self.base.step()
-        return result
-
-    def zero_grad(self, set_to_none: bool = True):
-        self.base.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self):
-        return self.base.state_dict()
-
-    def load_state_dict(self, state):
-        self.base.load_state_dict(state)
-
-
-class Muon(torch.optim.Optimizer):
-    """Momentum orthogonalised by Newton-Schulz, as the log's early scripts wrote it (sudoku.py): Nesterov
-    momentum 0.95, then the update of a matrix is G / |G|_F pushed toward an orthogonal matrix by 5 steps
-    of G = 1.5 G - 0.5 G G^T G, scaled by sqrt(max(1, rows / cols)). No weight decay."""
-
-    def __init__(self, params, lr: float, momentum: float = 0.95, ns_steps: int = 5):
-        super().__init__(params, dict(lr=lr, momentum=momentum, ns_steps=ns_steps))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        result = None
-        if closure is not None:
-            with torch.enable_grad():
-                result = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
-                buf.mul_(group["momentum"]).add_(p.grad)
-                g = p.grad.add(buf, alpha=group["momentum"])
-                g = newton_schulz(g.view(g.shape[0], -1), group["ns_steps"]).view(g.shape)
-                p.add_(g * max(1, g.shape[0] / g.shape[1]) ** 0.5, alpha=-group["lr"])
-        return result
-
-
-def newton_schulz(g: torch.Tensor, steps: int) -> torch.Tensor:
-    g = g / (g.norm() + 1e-7)
-    for _ in range(steps):
-        g = 1.5 * g - 0.5 * (g @ g.T) @ g
-    return g
-
-
-class MuonAdamW:
-    """The log's early optimiser pair: Muon (optim.muon_lr) on every parameter with 2 or more dimensions,
-    embeddings included, and AdamW (optim.lr, optim.weight_decay) on the rest (biases, norms). The lr
-    schedule scales both: each group keeps its peak in "peak_lr"."""
-
-    def __init__(self, params, cfg: RunConfig, device: torch.device):
-        matrices, rest = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
-        self.muon = Muon(matrices, lr=cfg.optim.muon_lr)
-        self.adamw = torch.optim.AdamW(rest, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
-                                       weight_decay=cfg.optim.weight_decay, fused=device.type == "cuda")
-        for opt, peak in ((self.muon, cfg.optim.muon_lr), (self.adamw, cfg.optim.lr)):
-            for group in opt.param_groups:
-                group["peak_lr"] = peak
-        self.param_groups = self.muon.param_groups + self.adamw.param_groups
-
-    def step(self, closure):
-        with torch.enable_grad():
-            result = closure()
-        self.muon.step()
-        self.adamw.step()
-        return result
-
-    def zero_grad(self, set_to_none: bool = True):
-        self.muon.zero_grad(set_to_none=set_to_none)
-        self.adamw.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self):
-        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
-
-    def load_state_dict(self, state):
-        self.muon.load_state_dict(state["muon"])
-        self.adamw.load_state_dict(state["adamw"])
-
-
-class EMA:
-    """Shadow weights: shadow = decay * shadow + (1 - decay) * live, after every step."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module):
-        torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1 - self.decay)
-        for shadow, live in zip(self.model.buffers(), model.buffers()):
-            shadow.copy_(live)
-
+# --- the parts: model, optimiser (lib/optim.py), EMA, carry ---------------------------------------
 
 class Carry:
     """Batch slots that keep an unsolved puzzle, and the model state it ended the step in, for the
@@ -809,35 +665,6 @@ def make_summary(ctx: Context, state: TrainState, status: str, params: int, wall
     }
 
 
-# --- test-only fault injection ---------------------------------------------------------------------
-
-@dataclass
-class Faults:
-    """What the fault tests inject into a run (in a child process, through its environment): report a
-    NaN loss at step `nan_at`, or die by SIGKILL once step `kill_at` has finished (its checkpoint
-    included, if one was due). Unset in every real run."""
-    nan_at: int | None = None
-    kill_at: int | None = None
-
-    KILL_AT_STEP = "SUDOKU_TEST_KILL_AT_STEP"
-    NAN_AT_STEP = "SUDOKU_TEST_NAN_AT_STEP"
-
-    @classmethod
-    def from_env(cls) -> "Faults":
-        step = lambda name: int(os.environ[name]) if os.environ.get(name) else None
-        return cls(nan_at=step(cls.NAN_AT_STEP), kill_at=step(cls.KILL_AT_STEP))
-
-    def loss(self, step: int, loss: float) -> float:
-        return float("nan") if step == self.nan_at else loss
-
-    def after_step(self, step: int) -> None:
-        if step == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-KILL_AT_STEP, NAN_AT_STEP = Faults.KILL_AT_STEP, Faults.NAN_AT_STEP
-
-
 # --- the run -------------------------------------------------------------------------------------
 
 def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
@@ -848,13 +675,13 @@ def train(cfg: RunConfig, out_dir, resume: bool = False, progress: bool = True) 
         ctx.files.checkpoints.mkdir(parents=True, exist_ok=True)
     with file_logging(ctx.files.train_log if ctx.ranks.main else None):
         try:
-            return _run(ctx, resume, Faults.from_env())
+            return _run(ctx, resume, Faults.from_env())  # the fault tests' hook; inert otherwise
         except Exception:
             log.exception("training failed")
             raise
 
 
-def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
+def _run(ctx: Context, resume: bool, hooks: Faults) -> dict:
     cfg, out, main = ctx.cfg, ctx.files, ctx.ranks.main
     t_segment = time.time()
     log.info("config preset=%s variant=%s out=%s device=%s dtype=%s ranks=%d", cfg.preset, cfg.variant,
@@ -891,7 +718,7 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
                                     cfg.train.batch_size)
             p, a, start = parts.carry.fill(p, a) if parts.carry else (p, a, None)
             result = train_step(ctx, parts, *micro_batches(p, a, ctx), start)
-            loss = faults.loss(step, result.loss)
+            loss = hooks.loss(step, result.loss)
             if not math.isfinite(loss):
                 status = "diverged"
                 report_divergence(ctx, loss, step, last_good)
@@ -919,7 +746,7 @@ def _run(ctx: Context, resume: bool, faults: Faults) -> dict:
                 t_segment = time.time()
                 save_checkpoint(out.last, parts, state, cfg)
                 last_good = state.step
-            faults.after_step(state.step)
+            hooks.after_step(state.step)
     except torch.cuda.OutOfMemoryError as error:  # which setting to change; where to resume from
         message = memory.out_of_memory_message(ctx, state.step, last_good)
         raise torch.cuda.OutOfMemoryError(message) from error

@@ -21,7 +21,7 @@ from lib import data as data_lib
 from lib.experiments.resolve import make_config
 from lib.evaluate import evaluate, load_model, load_run
 from lib.model import build_model, filled
-from lib.train import eval_counts, eval_subset, train
+from lib.train import eval_counts, train
 
 SMALL = {"model.d_model": 32, "model.n_heads": 2, "model.d_ff": 64, "model.n_layers": 2}
 SMALL_SETS = [arg for k, v in SMALL.items() for arg in ("--set", f"{k}={v}")]
@@ -166,7 +166,7 @@ def test_an_exported_run_loads_back_and_predicts_bit_for_bit_as_reported(smoke, 
     assert all(torch.equal(a, b) for a, b in pairs)
     run = load_run(to)
     cfg = run.run_config
-    test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
+    test = data_lib.eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
     _, per = evaluate(ours, test, eval_counts(cfg), trained=cfg.model.iterations)
     reported = run.evals[run.evals["weights"] == "ema"].reset_index(drop=True)
     for column in ("question", "iteration", "solved", "cell_acc", "changed"):

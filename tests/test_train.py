@@ -23,7 +23,9 @@ from lib.schedule import lr_at
 from lib.evaluate import load_run, valid_solutions
 from lib.model import build_model, sequence_loss
 from lib.provenance import code_identity
-from lib.train import EMA, SAM, Batcher, make_optimizer, train
+from lib.machine.faults import KILL_AT_STEP, NAN_AT_STEP
+from lib.optim import EMA, SAM, make_optimizer
+from lib.train import Batcher, train
 
 REPO = Path(__file__).resolve().parent.parent
 SUMMARY_KEYS = ["preset", "variant", "grid_size", "steps", "wall_seconds", "params", "seed", "status", "final",
@@ -144,14 +146,15 @@ KILL_SETS = as_sets(PINNED) + ["train.steps=60", "train.checkpoint_every=10", "t
              "train.grad_accum=2", "model.dropout=0.1"]
 
 
-LAUNCH = ("import sys; from lib.config import make_config, parse_set; from lib.train import train; "
+LAUNCH = ("import sys; from lib.config import parse_set; from lib.experiments.resolve import make_config; "
+          "from lib.train import train; "
           "train(make_config('cpu-smoke', 'baseline', parse_set(sys.argv[2:])), sys.argv[1], resume=True, progress=False)")
 
 
 def launch(out: Path, kill_at: int | None = None) -> subprocess.CompletedProcess:
     """A training process on `out` (resuming what is there), SIGKILLed by the loop's test hook once
     step `kill_at` has finished."""
-    env = {**os.environ, train_mod.KILL_AT_STEP: str(kill_at or "")}
+    env = {**os.environ, KILL_AT_STEP: str(kill_at or "")}
     return subprocess.run([sys.executable, "-c", LAUNCH, str(out), *KILL_SETS], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -182,7 +185,7 @@ def test_a_run_killed_at_random_steps_resumes_to_the_same_result(tmp_path):
 # --- divergence ----------------------------------------------------------------------------------
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv(train_mod.NAN_AT_STEP, "25")
+    monkeypatch.setenv(NAN_AT_STEP, "25")
     summary = train(smoke(), tmp_path, progress=False)
     assert summary["status"] == "diverged" and summary["steps"] == 25
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"

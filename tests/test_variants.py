@@ -18,7 +18,8 @@ from lib.experiments.resolve import PRESETS, VARIANTS, config_twin, make_config,
 from lib.curriculum import phase_bounds, stage_pools
 from lib.model import build_model, count_params, sequence_loss
 from lib.schedule import lr_at
-from lib.train import make_optimizer, set_lr
+from lib.optim import make_optimizer
+from lib.train import set_lr
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = "cpu-smoke"

@@ -29,7 +29,6 @@ from lib.sudoku import puzzles as puzzles_lib
 from lib.config import bucket_order
 from lib.evaluate import load_model, load_run
 from lib.model import amp_dtype_for, autocast
-from lib.train import eval_subset
 from lib.workbook.workbook import progress_default
 
 OUTCOMES = ("solved", "failed", "solved-then-lost")  # solved-then-lost: solved earlier, unsolved at the end
@@ -91,7 +90,7 @@ def run_puzzles(run) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """(puzzles, answers, meta) of a run's test puzzles (a lib.evaluate.Run), row i being eval.parquet's
     puzzle i: the run's split, cut to eval.max_puzzles the way training did."""
     cfg = run.run_config
-    test = eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
+    test = data_lib.eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
     puzzles, answers = data_lib.to_arrays(test)
     if run.evals is not None and "question" in run.evals.columns:  # the split cache may have been rebuilt since
         asked = run.evals.drop_duplicates("puzzle").sort_values("puzzle")["question"].str.replace("0", ".")

@@ -156,7 +156,7 @@ def score(folder, origin: dict, steps: int, progress: bool = False) -> dict:
     ctx = training.make_context(cfg, folder, progress)
     model = load_model(folder, device=ctx.device)
     test = data_lib.load_splits(cfg.data, progress).test
-    tests = {"test": training.eval_subset(test, cfg.eval.max_puzzles)}
+    tests = {"test": data_lib.eval_subset(test, cfg.eval.max_puzzles)}
     for spec in cfg.eval.sources:
         tests[spec] = data_lib.load_eval_source(spec, cfg.data, progress)
     state = training.TrainState(step=steps)

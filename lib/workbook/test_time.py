@@ -28,7 +28,6 @@ from lib.evaluate import evaluate, load_model, load_run, valid_solutions
 from lib.model import amp_dtype_for, autocast, filled
 from lib.provenance import code_identity
 from lib.findings.stats import COLLAPSE_PP, collapse_at  # noqa: F401  (the tests read them here)
-from lib.train import eval_subset
 
 
 
@@ -38,7 +37,7 @@ def run_device(cfg) -> torch.device:
 
 def test_split(run):
     cfg = run.run_config
-    return eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
+    return data_lib.eval_subset(data_lib.load_splits(cfg.data, progress=False).test, cfg.eval.max_puzzles)
 
 
 def test_sets(run) -> dict:
