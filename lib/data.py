@@ -1,5 +1,5 @@
 """Puzzle datasets: every experiment starts from a `datasets.Dataset` of rated puzzles (a
-lib.tables.ArrowDataset where the datasets library is not installed: only the hub needs it).
+lib.sudoku.tables.ArrowDataset where the datasets library is not installed: only the hub needs it).
 
 All sources end in the sudoku-extreme schema (source, question, answer, rating) plus computed
 columns (guesses, guesses_full, deduction_depth, grid_size), so notebooks can mix and compare them:
@@ -260,13 +260,13 @@ def _write_arrow(table: pa.Table, path: Path) -> None:
 
 @functools.lru_cache(maxsize=1)
 def dataset_class() -> type:
-    """datasets.Dataset where that library is installed, else lib.tables.ArrowDataset, its stand-in
+    """datasets.Dataset where that library is installed, else lib.sudoku.tables.ArrowDataset, its stand-in
     over the same Arrow files: only loading from the hub needs the library."""
     try:
         import datasets
         return datasets.Dataset
     except ImportError:
-        from lib.tables import ArrowDataset
+        from lib.sudoku.tables import ArrowDataset
         return ArrowDataset
 
 
@@ -370,7 +370,7 @@ def _load_extreme(split: str = "train", data_dir=None, data_files=None, progress
         raise ValueError(f"sudoku-extreme has splits 'train' and 'test', not {split!r}")
     if data_dir is None and data_files is None:
         data_dir = os.environ.get(EXTREME_DIR_ENV) or None
-    without_library = dataset_class().__module__ == "lib.tables"
+    without_library = dataset_class().__module__ == "lib.sudoku.tables"
     if data_dir is not None and data_files is None and without_library:
         return _load_extreme_folder(Path(data_dir), split, progress)
     raw = _load_extreme_raw(split, data_dir, data_files, progress)

@@ -12,28 +12,13 @@ The recipe is the log's exp_cosine_no_sam.py ("no x after init" + recur_add + ro
 
 Every ablation of the log is one ModelConfig field that picks a small module or branch below:
 
-- input: how the puzzle and the predictions enter each iteration (`_input`).
-    encode_once  puzzle encoded into h once; each iteration adds pred_proj(preds) (re-adding the encoded
-                 puzzle when h does not start from it: h_init=random, as exp_fixed_init.py's puzzle_proj)
-    concat       input_proj(concat(onehot(puzzle), preds)) every iteration (the log's original)
-    proj_add     digit_proj(digits) + pred_proj(preds) + empty_embed(is_empty) every iteration
-    proj_concat  the same three projections at widths d/2, d - d/2 - d/8, d/8, concatenated
-    embed        embed(digit) * sqrt(d) every iteration (TRM's embed_tokens; no predictions fed back)
-- recurrence: how h_prev enters the next iteration (`_step`).
-    add     h_in = h_prev + x
-    none    h_in = x; only preds carry (with encode_once the encoded puzzle is re-added instead)
-    concat  h_in = input_proj([x, preds, h_prev]): x + W h_prev, the projection's h_prev columns apart
-    gated   h = g * h_prev + (1 - g) * transformer(x), g = sigmoid(Linear([h_prev, transformer(x)])):
-            the gate blends after the transformer, which never sees h_prev (exp_recur_gated.py)
-    mem     h_in = x + mem_out(m), m += mem_in(h) after each iteration: a separate 64-dim bank
-            (with encode_once the encoded puzzle is re-added, as for none)
-- pos: rcb (learned row + column + box embeddings), rope2d (rotary inside attention: half of each
-  head's dims rotate with the row, half with the column, at rope_base; no additive term),
-  sinusoidal (the log's: one fixed 9-position sinusoidal table indexed by row, column and box, the
-  same table for all three, as exp_sinusoidal_pos.py built it), learned (one learned vector per
-  cell, std 0.02: the log's "no Sudoku positions"), none. Positions enter every iteration, or with
-  pos_every_iter=False only in iteration 0 (added to the encoded puzzle once; RoPE rotates iteration
-  0's attention only). block=mixer has no attention to rotate, so config.validate rejects rope2d there.
+- input, recurrence, pos: how the puzzle and predictions, h_prev and positions enter an iteration.
+  Each choice is a part in a registry (INPUTS, RECURRENCES, POSITIONS below, documented where defined).
+  input: encode_once, concat, proj_add, proj_concat, embed. recurrence: add, none, concat, gated, mem
+  (with encode_once, none and mem re-add the encoded puzzle each iteration, as h does not carry it).
+  pos: rcb, rope2d (half of each head's dims rotate with the row, half with the column), sinusoidal,
+  learned, none; every iteration, or with pos_every_iter=False only in iteration 0 (added to the
+  encoded puzzle once; RoPE rotates iteration 0's attention only).
 - block: attention (pre-norm: self-attention + FFN, nn.TransformerEncoderLayer's layout and its four
   dropouts), mixer (pre-norm: a token MLP across the C cells, C -> token_mlp (default d_ff) -> C,
   then the channel FFN; the log's MLP-Mixer), or trm (TRM's post-norm block: parameter-free RMSNorm,
@@ -275,6 +260,216 @@ class Core(nn.Module):
         return h
 
 
+# --- parts: how the puzzle, h_prev and the positions enter an iteration --------------------------------
+# Each is a small class in a registry, as BLOCKS: a new recurrence is one class and one entry. A part makes
+# its layers on the model itself (model.encoder, model.rec_proj, ...), so checkpoints keep the log's
+# parameter names and a model draws its initial weights in the order it always has; the part holds the
+# rules that use them.
+
+class EncodeOnce:
+    """encode_once: the puzzle is encoded into h once; each iteration adds pred_proj(preds) (re-adding the
+    encoded puzzle when h does not start from it: h_init=random, as exp_fixed_init.py's puzzle_proj)."""
+
+    def __init__(self, m: "RecurrentSudoku", n: int, d: int):
+        m.encoder = nn.Linear(n + 1, d)  # onehot(puzzle) -> initial h
+        m.pred_proj = nn.Linear(n, d) if m.feeds_preds else None
+
+    def start(self, m, state: dict, onehot: torch.Tensor, puzzle: torch.Tensor) -> torch.Tensor | None:
+        return m.encoder(onehot)  # the others keep what they need of the puzzle in the state
+
+    def __call__(self, m, state: dict) -> torch.Tensor:
+        return m.pred_proj(state["preds"]) if m.feeds_preds else torch.zeros_like(state["h"])
+
+
+class ConcatInput:
+    """concat: input_proj(concat(onehot(puzzle), preds)) every iteration (the log's original)."""
+
+    def __init__(self, m, n: int, d: int):
+        m.input_proj = nn.Linear(n + 1 + (n if m.feeds_preds else 0), d)
+
+    def start(self, m, state, onehot, puzzle):
+        state["onehot"] = onehot
+
+    def __call__(self, m, state):
+        onehot = state["onehot"]
+        return m.input_proj(torch.cat([onehot, state["preds"]], dim=-1) if m.feeds_preds else onehot)
+
+
+class Embed:
+    """embed: embed(digit) * sqrt(d) every iteration (TRM's embed_tokens; no predictions fed back)."""
+
+    def __init__(self, m, n: int, d: int):
+        m.embed = nn.Embedding(n + 1, d)
+
+    def start(self, m, state, onehot, puzzle):
+        state["digits"] = puzzle
+
+    def __call__(self, m, state):
+        return m.embed(state["digits"]) * math.sqrt(m.cfg.d_model)
+
+
+class Projections:
+    """proj_add: digit_proj(digits) + pred_proj(preds) + empty_embed(is_empty) every iteration;
+    proj_concat: the same three at widths d/2, d - d/2 - d/8, d/8, concatenated."""
+
+    def __init__(self, m, n: int, d: int):
+        self.add = m.cfg.input == "proj_add"
+        widths = (d, d, d) if self.add else _split_width(d, m.feeds_preds)
+        m.digit_proj = nn.Linear(n, widths[0])
+        m.pred_proj = nn.Linear(n, widths[1]) if m.feeds_preds else None
+        m.empty_embed = nn.Embedding(2, widths[2])
+
+    def start(self, m, state, onehot, puzzle):
+        state["onehot"], state["empty"] = onehot, (puzzle == 0).long()
+
+    def __call__(self, m, state):
+        parts = [m.digit_proj(state["onehot"][..., 1:]), m.empty_embed(state["empty"])]
+        if m.feeds_preds:
+            parts.insert(1, m.pred_proj(state["preds"]))
+        return sum(parts) if self.add else torch.cat(parts, dim=-1)
+
+
+def _split_width(d: int, with_preds: bool = True) -> tuple[int, int, int]:
+    """proj_concat widths for (digits, preds, empty): the log's 64/48/16 at d=128 (without
+    predictions the digits take the predictions' share)."""
+    empty = max(1, d // 8)
+    digits = d // 2 if with_preds else d - empty
+    return digits, d - digits - empty, empty
+
+
+INPUTS = {"encode_once": EncodeOnce, "concat": ConcatInput, "embed": Embed,
+          "proj_add": Projections, "proj_concat": Projections}
+
+
+class Add:
+    """add: h_in = h_prev + x."""
+    carries_h = True  # False: h_prev does not carry the encoded puzzle, which is re-added every iteration
+
+    def __init__(self, m, d: int):
+        pass
+
+    def start(self, state: dict, like: dict) -> None:  # the recurrence's own state, beside h
+        pass
+
+    def enter(self, m, state: dict, x: torch.Tensor) -> torch.Tensor:
+        return state["h"] + x
+
+    def leave(self, m, state: dict, h: torch.Tensor, new: dict) -> torch.Tensor:  # h after the core
+        return h
+
+
+class NoRecurrence(Add):
+    """none: h_in = x; only the predictions carry."""
+    carries_h = False
+
+    def enter(self, m, state, x):
+        return x
+
+
+class ConcatRecurrence(Add):
+    """concat: h_in = input_proj([x, preds, h_prev]), i.e. x + W h_prev, the projection's h_prev columns apart."""
+
+    def __init__(self, m, d: int):
+        m.rec_proj = nn.Linear(d, d, bias=False)  # the input projection's h_prev columns
+
+    def enter(self, m, state, x):
+        return x + m.rec_proj(state["h"])
+
+
+class Gated(Add):
+    """gated: h = g * h_prev + (1 - g) * core(x), g = sigmoid(Linear([h_prev, core(x)])): the gate blends
+    after the core, which never sees h_prev (exp_recur_gated.py)."""
+
+    def __init__(self, m, d: int):
+        m.gate = nn.Linear(2 * d, d)
+
+    def enter(self, m, state, x):
+        return x
+
+    def leave(self, m, state, h, new):
+        h_prev = state["h"]
+        gate = torch.sigmoid(m.gate(torch.cat([h_prev, h], dim=-1)))
+        return h + gate * (h_prev - h)  # gate * h_prev + (1 - gate) * h
+
+
+class Memory(Add):
+    """mem: h_in = x + mem_out(m), m += mem_in(h) after each iteration: a separate MEM_DIM-wide bank."""
+    carries_h = False
+
+    def __init__(self, m, d: int):
+        m.mem_in, m.mem_out = nn.Linear(d, MEM_DIM), nn.Linear(MEM_DIM, d)
+
+    def start(self, state, like):
+        state["mem"] = torch.zeros(*state["preds"].shape[:2], MEM_DIM, **like)
+
+    def enter(self, m, state, x):
+        return x + m.mem_out(state["mem"])
+
+    def leave(self, m, state, h, new):
+        new["mem"] = state["mem"] + m.mem_in(h)
+        return h
+
+
+RECURRENCES = {"add": Add, "none": NoRecurrence, "concat": ConcatRecurrence, "gated": Gated, "mem": Memory}
+
+
+class NoPositions:
+    """none: no positions (a block=mixer or trm token MLP still sees them)."""
+    rotary = False
+
+    def __init__(self, m, n: int, d: int):
+        pass
+
+    def additive(self, m) -> torch.Tensor | None:  # the [C, d] term added to h
+        return None
+
+
+class RowColBox(NoPositions):
+    """rcb: learned row + column + box embeddings (the recipe's)."""
+
+    def __init__(self, m, n, d):
+        m.row_embed, m.col_embed, m.box_embed = (nn.Embedding(n, d) for _ in range(3))
+
+    def additive(self, m):
+        return m.row_embed(m.row_ids) + m.col_embed(m.col_ids) + m.box_embed(m.box_ids)
+
+
+class Learned(NoPositions):
+    """learned: one learned vector per cell (the log's "no Sudoku positions"; init_weights draws std 0.02)."""
+
+    def __init__(self, m, n, d):
+        m.cell_embed = nn.Embedding(n * n, d)
+
+    def additive(self, m):
+        return m.cell_embed.weight
+
+
+class Sinusoidal(NoPositions):
+    """sinusoidal: one fixed n-position table indexed by row, column and box, the same table for all three
+    (exp_sinusoidal_pos.py)."""
+
+    def __init__(self, m, n, d):
+        m.register_buffer("sinusoid", sinusoidal_table(n, d), persistent=False)
+
+    def additive(self, m):
+        return m.sinusoid[m.row_ids] + m.sinusoid[m.col_ids] + m.sinusoid[m.box_ids]
+
+
+class Rope2d(NoPositions):
+    """rope2d: rotary inside attention at rope_base, no additive term (config.validate rejects it for a
+    block without attention)."""
+    rotary = True
+
+    def __init__(self, m, n, d):
+        cos, sin = rope2d_tables(n, d // m.cfg.n_heads, m.cfg.rope_base)
+        m.register_buffer("rope_cos", cos, persistent=False)
+        m.register_buffer("rope_sin", sin, persistent=False)
+
+
+POSITIONS = {"none": NoPositions, "rcb": RowColBox, "learned": Learned, "sinusoidal": Sinusoidal,
+             "rope2d": Rope2d}
+
+
 # --- the model ---------------------------------------------------------------------------------
 
 class Rollout(NamedTuple):
@@ -290,107 +485,46 @@ class RecurrentSudoku(nn.Module):
         self.cfg, self.n, self.n_cells = cfg, grid_size, grid_size * grid_size
         n, C, d = grid_size, grid_size * grid_size, cfg.d_model
         self.register_buffer("digit_ids", torch.arange(n + 1), persistent=False)
-
-        # how the puzzle and the predictions enter (no prediction weights when none are fed back,
-        # so that every parameter a model has is one it trains)
+        # no prediction weights when none are fed back: every parameter a model has is one it trains
         self.feeds_preds = cfg.feed_preds and cfg.pred_update == "softmax"
-        preds_in = n if self.feeds_preds else 0
-        if cfg.input == "encode_once":
-            self.encoder = nn.Linear(n + 1, d)  # onehot(puzzle) -> initial h
-            self.pred_proj = nn.Linear(n, d) if self.feeds_preds else None
-        elif cfg.input == "concat":
-            self.input_proj = nn.Linear(n + 1 + preds_in, d)
-        elif cfg.input == "embed":
-            self.embed = nn.Embedding(n + 1, d)
-        else:  # proj_add / proj_concat
-            widths = (d, d, d) if cfg.input == "proj_add" else _split_width(d, self.feeds_preds)
-            self.digit_proj = nn.Linear(n, widths[0])
-            self.pred_proj = nn.Linear(n, widths[1]) if self.feeds_preds else None
-            self.empty_embed = nn.Embedding(2, widths[2])
-
-        # how h_prev enters
-        if cfg.recurrence == "concat":
-            self.rec_proj = nn.Linear(d, d, bias=False)  # the input projection's h_prev columns
-        elif cfg.recurrence == "gated":
-            self.gate = nn.Linear(2 * d, d)
-        elif cfg.recurrence == "mem":
-            self.mem_in, self.mem_out = nn.Linear(d, MEM_DIM), nn.Linear(MEM_DIM, d)
-
-        # positions
-        self.pos_kind = cfg.pos
-        if self.pos_kind == "rope2d":
-            cos, sin = rope2d_tables(n, d // cfg.n_heads, cfg.rope_base)
-            self.register_buffer("rope_cos", cos, persistent=False)
-            self.register_buffer("rope_sin", sin, persistent=False)
-        elif self.pos_kind == "rcb":
-            self.row_embed, self.col_embed, self.box_embed = (nn.Embedding(n, d) for _ in range(3))
-        elif self.pos_kind == "learned":
-            self.cell_embed = nn.Embedding(C, d)
-        elif self.pos_kind == "sinusoidal":
-            self.register_buffer("sinusoid", sinusoidal_table(n, d), persistent=False)
+        self.inputs = INPUTS[cfg.input](self, n, d)
+        self.recurrence = RECURRENCES[cfg.recurrence](self, d)
+        self.pos_kind, self.positions = cfg.pos, POSITIONS[cfg.pos](self, n, d)
         for name, idx in zip(("row_ids", "col_ids", "box_ids"), grid_coords(n)):
             self.register_buffer(name, idx, persistent=False)
-
         if cfg.pred_update == "norm_residual":  # TRM-style: a separate, RMS-normalised prediction state
             self.pred_update = nn.Sequential(nn.Linear(d + n, 4 * d), nn.GELU(), nn.Linear(4 * d, n))
             self.pred_norm = nn.RMSNorm(n, eps=1e-5)
+        seed = torch.Generator().manual_seed(0)  # h_init=random: every run starts from the same vectors
         if cfg.h_init == "random" and cfg.sharing == "nested":  # TRM's H_init and L_init (never trained)
-            self.h_random = nn.Parameter(torch.randn(2, 1, 1, d, generator=torch.Generator().manual_seed(0)) * 0.02)
-        elif cfg.h_init == "random":  # fixed, not learned; a fixed seed so every run starts from the same buffer
-            self.register_buffer("h_random", torch.randn(1, C, d, generator=torch.Generator().manual_seed(0)))
+            self.h_random = nn.Parameter(torch.randn(2, 1, 1, d, generator=seed) * 0.02)
+        elif cfg.h_init == "random":  # fixed, not learned
+            self.register_buffer("h_random", torch.randn(1, C, d, generator=seed))
         n_cores = {"shared": 1, "nested": 1, "phased": cfg.n_phases, "unrolled": cfg.iterations}[cfg.sharing]
         self.cores = nn.ModuleList(Core(cfg, C) for _ in range(n_cores))
-        self.head = nn.Sequential(*([nn.LayerNorm(d)] if cfg.head_norm else []), nn.Linear(d, n, bias=cfg.head_bias))
+        norm = [nn.LayerNorm(d)] if cfg.head_norm else []
+        self.head = nn.Sequential(*norm, nn.Linear(d, n, bias=cfg.head_bias))
         if cfg.q_head:
             self.q_head = nn.Linear(d, 1)
         init_weights(self, cfg.init)
 
-    # -- pieces of one iteration
-
     def _additive_pos(self) -> torch.Tensor | None:
-        if self.pos_kind == "rcb":
-            return self.row_embed(self.row_ids) + self.col_embed(self.col_ids) + self.box_embed(self.box_ids)
-        if self.pos_kind == "learned":
-            return self.cell_embed.weight
-        if self.pos_kind == "sinusoidal":
-            return self.sinusoid[self.row_ids] + self.sinusoid[self.col_ids] + self.sinusoid[self.box_ids]
-        return None  # rope2d lives inside attention; none is none
+        return self.positions.additive(self)
+
+    def _input(self, state: dict) -> torch.Tensor:  # x, from the predictions and the puzzle
+        return self.inputs(self, state)
 
     def _core(self, i: int) -> Core:
-        if self.cfg.sharing == "phased":
-            return self.cores[min(i // (self.cfg.iterations // self.cfg.n_phases), len(self.cores) - 1)]
-        return self.cores[min(i, len(self.cores) - 1)]  # shared/nested: 0; unrolled: i, last beyond
-
-    def _input(self, state: dict) -> torch.Tensor:
-        """This iteration's input term x from the predictions (if fed back) and the puzzle (if re-fed)."""
-        kind, preds = self.cfg.input, state["preds"]
-        if kind == "encode_once":
-            return self.pred_proj(preds) if self.feeds_preds else torch.zeros_like(state["h"])
-        if kind == "concat":
-            return self.input_proj(torch.cat([state["onehot"], preds], dim=-1) if self.feeds_preds else state["onehot"])
-        if kind == "embed":
-            return self.embed(state["digits"]) * math.sqrt(self.cfg.d_model)
-        parts = [self.digit_proj(state["onehot"][..., 1:]), self.empty_embed(state["empty"])]
-        if self.feeds_preds:
-            parts.insert(1, self.pred_proj(preds))
-        return sum(parts) if kind == "proj_add" else torch.cat(parts, dim=-1)
-
-    # -- the step API
+        return self.cores[core_index(self.cfg, i, len(self.cores))]
 
     def init_state(self, puzzle: torch.Tensor) -> dict:
         """puzzle: integer [B, C] (or [B, N, N]), 0 = blank, 1..N digits."""
-        puzzle = self._check_puzzle(puzzle)
+        puzzle = check_puzzle(puzzle, self.n)
         B, C, cfg = puzzle.shape[0], self.n_cells, self.cfg
         new = dict(device=puzzle.device, dtype=torch.float32)
         onehot = (puzzle[..., None] == self.digit_ids).float()  # [B, C, N+1]; compile-friendly one_hot
         state = {"preds": torch.zeros(B, C, self.n, **new)}
-        encoded = self.encoder(onehot) if cfg.input == "encode_once" else None
-        if cfg.input == "embed":
-            state["digits"] = puzzle
-        elif cfg.input != "encode_once":
-            state["onehot"] = onehot
-            if cfg.input != "concat":
-                state["empty"] = (puzzle == 0).long()
+        encoded = self.inputs.start(self, state, onehot, puzzle)
         if cfg.sharing == "nested":  # TRM: answer state h and reasoning state z
             start = self.h_random if cfg.h_init == "random" else torch.zeros(2, 1, 1, cfg.d_model, **new)
             state["h"], state["z"] = (s.expand(B, C, -1) for s in start)
@@ -398,11 +532,10 @@ class RecurrentSudoku(nn.Module):
             state["h"] = self.h_random.expand(B, -1, -1)
         else:
             state["h"] = encoded if encoded is not None else torch.zeros(B, C, cfg.d_model, **new)
-        if encoded is not None and (cfg.sharing == "nested" or cfg.recurrence in ("none", "mem")
-                                    or cfg.h_init == "random"):
-            state["h0"] = encoded  # h does not start from it (or is not carried), so it is re-added each time
-        if cfg.recurrence == "mem":
-            state["mem"] = torch.zeros(B, C, MEM_DIM, **new)
+        h_lacks_it = cfg.sharing == "nested" or not self.recurrence.carries_h or cfg.h_init == "random"
+        if encoded is not None and h_lacks_it:
+            state["h0"] = encoded  # h does not start from it (or is not carried): re-added each time
+        self.recurrence.start(state, new)
         if cfg.pred_update == "norm_residual":
             state["pred_state"] = torch.zeros(B, C, self.n, **new)
         return state
@@ -414,33 +547,19 @@ class RecurrentSudoku(nn.Module):
         return self._step(state, i)
 
     def _step(self, state: dict, i: int) -> tuple[dict, torch.Tensor]:
-        cfg = self.cfg
         x = self._input(state)
         if "h0" in state:
             x = x + state["h0"]
-        positions = cfg.pos_every_iter or i == 0  # once: in iteration 0, i.e. added to the encoded puzzle
+        positions = self.cfg.pos_every_iter or i == 0  # once: in iteration 0, added to the encoded puzzle
         pos = self._additive_pos() if positions else None
-        rope = (self.rope_cos, self.rope_sin) if self.pos_kind == "rope2d" and positions else None
-        if cfg.sharing == "nested":
+        rope = (self.rope_cos, self.rope_sin) if self.positions.rotary and positions else None
+        if self.cfg.sharing == "nested":
             return self._nested_step(state, x if pos is None else x + pos, rope)
-
-        h_prev, new = state["h"], {}
-        if cfg.recurrence == "add":
-            h = h_prev + x
-        elif cfg.recurrence in ("none", "gated"):
-            h = x
-        elif cfg.recurrence == "concat":
-            h = x + self.rec_proj(h_prev)
-        else:  # mem
-            h = x + self.mem_out(state["mem"])
+        h = self.recurrence.enter(self, state, x)
         if pos is not None:
             h = h + pos
-        h = self._core(i)(h, rope)
-        if cfg.recurrence == "gated":  # after the transformer, as exp_recur_gated.py blends
-            gate = torch.sigmoid(self.gate(torch.cat([h_prev, h], dim=-1)))
-            h = h + gate * (h_prev - h)  # gate * h_prev + (1 - gate) * h
-        if cfg.recurrence == "mem":
-            new["mem"] = state["mem"] + self.mem_in(h)
+        new = {}
+        h = self.recurrence.leave(self, state, self._core(i)(h, rope), new)
         return self._emit(state, h, new)
 
     def _nested_step(self, state: dict, x: torch.Tensor, rope) -> tuple[dict, torch.Tensor]:
@@ -469,42 +588,47 @@ class RecurrentSudoku(nn.Module):
         """Every iteration's logits, the final state and the Q-head's logits. `carried` = (keep [B] bool,
         state): rows where keep is true start from that earlier state (a puzzle carried over from the
         previous batch), the rest from init_state(puzzle)."""
-        T = self.cfg.iterations if iterations is None else iterations
-        if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
-            raise ValueError(f"iterations must be a positive int, got {T!r}")
+        T = check_iterations(self.cfg.iterations if iterations is None else iterations)
         state = self.init_state(puzzle)
         if carried is not None:
             keep, old = carried
             state = {k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), old[k].to(v.dtype), v) for k, v in state.items()}
         logits, q = [], []
-        for i in range(int(T)):
+        for i in range(T):
             state, out = self.step(state, i)
             logits.append(out)
             if "q" in state:
                 q.append(state["q"])
         return Rollout(torch.stack(logits), state, torch.stack(q) if q else None)
 
-    def _check_puzzle(self, puzzle: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(puzzle) or puzzle.is_floating_point() or puzzle.dtype == torch.bool:
-            raise TypeError(f"puzzle must be an integer tensor (0 = blank, 1..{self.n}), got {type(puzzle).__name__} "
-                            f"{getattr(puzzle, 'dtype', '')}")
-        if puzzle.dim() == 3:
-            puzzle = puzzle.flatten(1)
-        if puzzle.dim() != 2 or puzzle.shape[1] != self.n_cells:
-            raise ValueError(f"puzzle must have shape [B, {self.n_cells}] (or [B, {self.n}, {self.n}]) for a "
-                             f"{self.n}x{self.n} model, got {list(puzzle.shape)}")
-        puzzle = puzzle.long()
-        if not torch.compiler.is_compiling() and ((puzzle < 0) | (puzzle > self.n)).any():
-            raise ValueError(f"puzzle values must be 0 (blank) or digits 1..{self.n}")
-        return puzzle
+
+def core_index(cfg: ModelConfig, i: int, n_cores: int) -> int:
+    """The core iteration i runs: shared and nested 0, unrolled i, phased its phase; the last beyond them."""
+    if cfg.sharing == "phased":
+        return min(i // (cfg.iterations // cfg.n_phases), n_cores - 1)
+    return min(i, n_cores - 1)
 
 
-def _split_width(d: int, with_preds: bool = True) -> tuple[int, int, int]:
-    """proj_concat widths for (digits, preds, empty): the log's 64/48/16 at d=128 (without
-    predictions the digits take the predictions' share)."""
-    empty = max(1, d // 8)
-    digits = d // 2 if with_preds else d - empty
-    return digits, d - digits - empty, empty
+def check_iterations(T) -> int:
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
+        raise ValueError(f"iterations must be a positive int, got {T!r}")
+    return int(T)
+
+
+def check_puzzle(puzzle: torch.Tensor, n: int) -> torch.Tensor:
+    """An integer [B, C] puzzle ([B, N, N] is flattened) with values 0..n, or an error naming the problem."""
+    if not torch.is_tensor(puzzle) or puzzle.is_floating_point() or puzzle.dtype == torch.bool:
+        raise TypeError(f"puzzle must be an integer tensor (0 = blank, 1..{n}), got {type(puzzle).__name__} "
+                        f"{getattr(puzzle, 'dtype', '')}")
+    if puzzle.dim() == 3:
+        puzzle = puzzle.flatten(1)
+    if puzzle.dim() != 2 or puzzle.shape[1] != n * n:
+        raise ValueError(f"puzzle must have shape [B, {n * n}] (or [B, {n}, {n}]) for a "
+                         f"{n}x{n} model, got {list(puzzle.shape)}")
+    puzzle = puzzle.long()
+    if not torch.compiler.is_compiling() and ((puzzle < 0) | (puzzle > n)).any():
+        raise ValueError(f"puzzle values must be 0 (blank) or digits 1..{n}")
+    return puzzle
 
 
 # --- initialisation ------------------------------------------------------------------------------

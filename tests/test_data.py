@@ -205,7 +205,7 @@ def test_sudoku_extreme_reads_local_files_in_the_hubs_format(bench, tmp_path, mo
 
 def test_a_sudoku_extreme_folder_reads_the_same_without_datasets(bench, tmp_path, monkeypatch):
     """A GPU image has no datasets library: a folder of the hub's CSVs loads, to the same rows."""
-    from lib.tables import ArrowDataset
+    from lib.sudoku.tables import ArrowDataset
     hub = tmp_path / "sudoku-extreme"
     hub.mkdir()
     write_hub_csv(pick(bench, 3, seed=2), hub / "train.csv")

@@ -17,7 +17,7 @@ import torch
 from lib import data as data_lib, train as train_mod
 from lib.machine import gpu
 from lib.experiments.resolve import make_config
-from lib.tables import ArrowDataset
+from lib.sudoku.tables import ArrowDataset
 from lib.train import Dist
 
 REPO = Path(__file__).resolve().parent.parent

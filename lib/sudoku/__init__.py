@@ -1,4 +1,5 @@
-"""The Sudoku engine (puzzles.py: grids, solver, canonical forms, generator); it imports nothing else from lib.
+"""The Sudoku engine (puzzles.py: grids, solver, canonical forms, generator) and the table puzzles are kept in
+(tables.py: ArrowDataset, where the datasets library is not installed); it imports nothing else from lib.
 
 The supported grids and their box shapes (rows, cols) live here, so the schema (lib/config.py) reads them
 without loading the numba kernels."""
