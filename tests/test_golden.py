@@ -19,7 +19,8 @@ from test_workbook import fake_run
 
 
 def _copy_lib(tmp_path):
-    for name in provenance.COMPUTING_MODULES:
+    for name in provenance.COMPUTING_MODULES:  # some sit in a wing: sudoku/puzzles.py
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(provenance.LIB / name, tmp_path / name)
     return tmp_path
 
