@@ -508,12 +508,6 @@ class RecurrentSudoku(nn.Module):
             self.q_head = nn.Linear(d, 1)
         init_weights(self, cfg.init)
 
-    def _additive_pos(self) -> torch.Tensor | None:
-        return self.positions.additive(self)
-
-    def _input(self, state: dict) -> torch.Tensor:  # x, from the predictions and the puzzle
-        return self.inputs(self, state)
-
     def _core(self, i: int) -> Core:
         return self.cores[core_index(self.cfg, i, len(self.cores))]
 
@@ -547,11 +541,11 @@ class RecurrentSudoku(nn.Module):
         return self._step(state, i)
 
     def _step(self, state: dict, i: int) -> tuple[dict, torch.Tensor]:
-        x = self._input(state)
+        x = self.inputs(self, state)  # from the predictions and the puzzle
         if "h0" in state:
             x = x + state["h0"]
         positions = self.cfg.pos_every_iter or i == 0  # once: in iteration 0, added to the encoded puzzle
-        pos = self._additive_pos() if positions else None
+        pos = self.positions.additive(self) if positions else None
         rope = (self.rope_cos, self.rope_sin) if self.positions.rotary and positions else None
         if self.cfg.sharing == "nested":
             return self._nested_step(state, x if pos is None else x + pos, rope)

@@ -207,7 +207,7 @@ def test_nested_outer_cycles_but_the_last_carry_no_gradient():
     # by hand: first outer cycle without grad, the last with it
     cfg, core, rope = model.cfg, model.cores[0], (model.rope_cos, model.rope_sin)
     state = model.init_state(puzzle)
-    x = model._input(state) + state["h0"]
+    x = model.inputs(model, state) + state["h0"]
     h, z = state["h"], state["z"]
     with torch.no_grad():
         for _ in range(cfg.l_cycles):
@@ -315,10 +315,10 @@ def test_pos_once_only_adds_position_in_the_first_iteration():
     model.cores[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
     with torch.no_grad():
         for i in range(3):
-            h_prev, x = state["h"], model._input(state)
+            h_prev, x = state["h"], model.inputs(model, state)
             state, _ = model.step(state, i)
             seen[-1] = seen[-1] - (h_prev + x)  # what was added besides h_prev + input
-    torch.testing.assert_close(seen[0], model._additive_pos().detach().expand_as(seen[0]))
+    torch.testing.assert_close(seen[0], model.positions.additive(model).detach().expand_as(seen[0]))
     torch.testing.assert_close(seen[1], torch.zeros_like(seen[1]))
     torch.testing.assert_close(seen[2], torch.zeros_like(seen[2]))
 
@@ -397,7 +397,7 @@ def test_the_scripts_sinusoidal_positions_give_mirror_cells_of_a_diagonal_box_on
     """exp_sinusoidal_pos.py indexed one 9-position table by row, column and box: cells (r, c) and (c, r) of a
     box on the diagonal get the same sum, so, both blank, the model cannot tell them apart (the log's 0 solved)."""
     model = build_model(tiny(pos="sinusoidal", d_model=32), 9)
-    pos = model._additive_pos()
+    pos = model.positions.additive(model)
     assert torch.equal(pos[0 * 9 + 1], pos[1 * 9 + 0])  # (0, 1) and (1, 0), both in box 0
     assert not torch.equal(pos[0 * 9 + 1], pos[0 * 9 + 2])
 

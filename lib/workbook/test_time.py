@@ -131,7 +131,7 @@ def intervened_rollout(model, puzzle: torch.Tensor, iterations: int, alpha: floa
                          "(model.head_norm): the intervention would do nothing")
     state = model.init_state(puzzle)
     h_prev, preds = state["h"], state["preds"]
-    pos = model._additive_pos()
+    pos = model.positions.additive(model)
     rope = (model.rope_cos, model.rope_sin) if model.pos_kind == "rope2d" else None
     for i in range(iterations):
         h = h_prev + beta * model.pred_proj(preds)
@@ -251,7 +251,7 @@ def iteration_map(model):
     hidden state alone (the encoded puzzle lives in h)."""
     _supports_interventions(model)
     every = model.cfg.pos_every_iter  # pos-once: past the first iteration the map has no positions
-    pos = model._additive_pos() if every else None
+    pos = model.positions.additive(model) if every else None
     rope = (model.rope_cos, model.rope_sin) if model.pos_kind == "rope2d" and every else None
 
     def f(h):
