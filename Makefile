@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PRESET ?= cpu-quick
 
-.PHONY: run test test-fast lab check-report bench index golden gpu-check clean-outputs
+.PHONY: run test test-fast coverage lab check-report bench index golden gpu-check clean-outputs
 
 # constraints.txt: the exact versions CI and the golden records use (pyproject.toml has lower bounds only)
 $(STAMP): pyproject.toml constraints.txt
@@ -26,6 +26,10 @@ test: $(STAMP)
 # Everything but the tests marked slow (notebook runs, sweeps): for a quick loop while editing.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+# The paired interval's coverage on all 144 cells of the simulation grid (make test runs a quarter of them).
+coverage: $(STAMP)
+	COVERAGE_GRID=full $(PY) -m pytest tests/test_stats.py -k full_grid
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.

@@ -11,6 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TQDM_MININTERVAL", "5")
+# One thread for torch, here and in every kernel and worker a test starts (read when torch is imported): the tests'
+# models are tiny (4x4 grids, d_model 24), where a second thread only synchronises, and on a busy machine OpenMP's
+# waiting threads made the test-time notebook's evaluations 5x slower. A test about threads sets its own.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Nothing a test does may read or fill the repository's puzzle cache: set before lib.data reads it at import.
 os.environ["SUDOKU_WORKBOOK_CACHE"] = tempfile.mkdtemp(prefix="sudoku-test-cache-")
 atexit.register(shutil.rmtree, os.environ["SUDOKU_WORKBOOK_CACHE"], ignore_errors=True)

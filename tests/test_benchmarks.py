@@ -71,7 +71,9 @@ def test_bench_test_time_runs_and_prints_its_rate(tmp_path):
     figure(text, rf"{NUMBER} puzzle-iterations/s")
     figure(text, rf"{NUMBER} GFLOP/s")
     share = re.search(r"= ([0-9]+)% of an fp32", text)
-    assert share and 0 <= int(share.group(1)) <= 100, text[-2000:]
+    # the rollout and the reference matmul are timed apart, so load on the machine can slow one and not the
+    # other (169% read once beside another test process): plausible, not exact, is what is checked
+    assert share and 0 < int(share.group(1)) <= 400, text[-2000:]
 
 
 @pytest.mark.slow

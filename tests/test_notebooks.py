@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))  # the experiment families; findings reads their runs
 
 pytestmark = pytest.mark.slow
+SHORT = {"train.steps": 50, "train.eval_every": 25, "train.checkpoint_every": 25}
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,12 @@ def out_root(tmp_path_factory):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_with_cpu_smoke(path, out_root, capsys):
-    params = {"preset": "cpu-smoke", "seeds": [0], "reuse": False}
+    # a third of cpu-smoke's steps: these check that a notebook runs top to bottom and renders its report; the
+    # tests that read a trained model share one full run (conftest.smoke_run)
+    params = {"preset": "cpu-smoke", "seeds": [0], "reuse": False, "overrides": SHORT}
     declared = runner.notebook_parameters(path)
+    if "max_iterations" in declared:  # the test-time curve to 64 (its own tests take the command to 2048)
+        params.update(max_iterations=64, spectral_puzzles=5)
     if "variants" in declared:  # two of the family's variants keep the suite short; all of them build in test_variants
         params["variants"] = ast.literal_eval(declared["variants"]["default"])[:2]
     run = runner.run_notebook(path, params, name="smoke", out_root=out_root)
