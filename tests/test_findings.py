@@ -386,6 +386,36 @@ def test_findings_md_holds_the_table_the_multiplicity_the_seeds_and_the_command(
     assert sum(counts.values()) == len(CLAIMS) and "| not run |" not in text
 
 
+def test_the_readme_table_of_verdicts_is_written_between_its_markers(tmp_path):
+    tidy = findings.read_results(FIXTURE)
+    plan = findings.seed_plan(tidy, "cpu-smoke")
+    table = findings.claim_table(tidy, plan=plan)
+    begin, end = findings.readme_markers("cpu-quick")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# before\n{begin}\nold table\n{end}\nafter\n")
+    findings.write_readme_table(readme, "cpu-quick", findings.readme_table(table, plan))
+    text = readme.read_text()
+    assert text.startswith(f"# before\n{begin}\n**") and text.endswith(f"{end}\nafter\n")
+    assert "old table" not in text and text.count("\n| ") == len(CLAIMS) + 1
+    assert "| trained (CPU h) | to train (baseline-runs) |" in text
+    runs = pd.DataFrame({"variant": ["a", "a", "a", "b"], "run": ["r0", "r0", "r1", "r2"],
+                         "wall_seconds": [1800.0, 1800.0, 3600.0, 7200.0], "threads": [1, 1, 2, 1]})
+    assert findings.trained_hours(runs, ["a"]) == 2.5  # each run once, at its thread count
+    unmarked = tmp_path / "plain.md"
+    unmarked.write_text("no markers\n")
+    assert findings.write_readme_table(unmarked, "cpu-quick", "x") is None
+    assert unmarked.read_text() == "no markers\n"
+
+
+def test_the_committed_readme_reads_what_findings_md_reads():
+    """The README's table of verdicts is written with FINDINGS.md: the two tallies agree."""
+    tally_line = next(line for line in (REPO / "FINDINGS.md").read_text().splitlines()
+                      if line.startswith("**") and " holds, " in line).split(".**")[0]
+    begin, end = findings.readme_markers("cpu-quick")
+    block = (REPO / "README.md").read_text().split(begin)[1].split(end)[0]
+    assert block.strip().startswith(tally_line + ".**")
+
+
 def test_smoke_runs_never_write_the_repository_findings(tmp_path):
     assert findings.findings_md_path("auto", "cpu-quick", "", tmp_path) == REPO / "FINDINGS.md"
     sequel = findings.findings_md_path("auto", "cpu-iters", "", tmp_path)

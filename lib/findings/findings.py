@@ -482,11 +482,21 @@ def seed_plan(tidy: pd.DataFrame, preset: str, claims: list[Claim] | None = None
         jobs = [(v, seed) for v, mine in zip(sides, have) for seed in range(target)
                 if seed not in mine]
         if judged["status"] == "awaiting runs" and jobs:
-            judged["status"] = f"awaiting {len(jobs)} runs"
+            judged["status"] = f"awaiting {len(jobs)} run" + "s" * (len(jobs) > 1)
         cost = round(sum(run_cost(preset, v) for v, _ in jobs), 1)
+        trained = trained_hours(tidy, sides) if _seeds(parts) else 0.0  # a compared claim's runs
         rows.append({"claim": c.name, "variants": ", ".join(sides), "seeds": _seeds(parts),
-                     **judged, "jobs": jobs, "cost": cost})
+                     **judged, "trained (CPU h)": trained, "jobs": jobs, "cost": cost})
     return pd.DataFrame(rows)
+
+
+def trained_hours(tidy: pd.DataFrame, variants: list[str]) -> float:
+    """What a compared claim's runs cost: their training wall time times torch threads, in hours,
+    as measured on the machine that ran them (a run two claims read counts in each)."""
+    if not len(tidy):
+        return 0.0
+    runs = tidy[tidy["variant"].astype(str).isin(variants)].drop_duplicates("run")
+    return round(float((runs["wall_seconds"] * runs["threads"]).sum()) / 3600, 1)
 
 
 def _seeds(parts) -> int:
@@ -883,7 +893,39 @@ def write_findings_md(table: pd.DataFrame, path: str | Path, command: str, sourc
         (f"Results: `{source}`. " if source else "") + code,
         f"**{', '.join(f'{n} {s}' for s, n in counts.items())}.** {READING}",
         markdown_table(table), multiplicity_text(table), seeds, ""]))
+    if plan is not None and Path(path).resolve() == (REPO / REPORTS.get(preset, "-")).resolve():
+        write_readme_table(README, preset, readme_table(table, plan))
     return write_text(path, text)
+
+
+README = REPO / "README.md"
+
+
+def readme_markers(preset: str) -> tuple[str, str]:
+    return (f"<!-- {preset} verdicts: written by notebooks/10_findings.ipynb with {REPORTS[preset]} -->",
+            f"<!-- end of {preset} verdicts -->")
+
+
+def readme_table(table: pd.DataFrame, plan: pd.DataFrame) -> str:
+    """The README's table of verdicts: per claim what it reads, on how many seeds, the log's effect
+    against ours, what its runs cost and what it still needs (the report has the figures)."""
+    rows = pd.DataFrame({
+        "claim": plan["claim"], "verdict": table["verdict"], "seeds": plan["seeds"],
+        "log's effect": table["log's effect"], "trained (CPU h)": plan["trained (CPU h)"],
+        "to train (baseline-runs)": plan["cost"]})
+    counts = tally(table)
+    return f"**{', '.join(f'{n} {s}' for s, n in counts.items())}.**\n\n{markdown_table(rows)}"
+
+
+def write_readme_table(path: Path, preset: str, block: str) -> Path | None:
+    """Replace the block between the preset's markers in the README; a README without them is
+    left alone."""
+    begin, end = readme_markers(preset)
+    text = path.read_text()
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    return write_text(path, f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}")
 
 
 # --- are the committed results the current code's? ----------------------------------------------
