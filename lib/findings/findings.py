@@ -940,9 +940,10 @@ def staleness(tidy: pd.DataFrame) -> tuple[int, int]:
 def code_status(tidy: pd.DataFrame) -> str:
     """One line for FINDINGS.md: which code made the results, and whether it is the code checked
     out now."""
-    if tidy.empty:
-        return ""
     current = code_identity()["code_version"]
+    if tidy.empty:
+        return (f"No runs yet: every claim awaits its seeds from the current code (version `{current}` of "
+                "lib's computing modules).")
     runs = tidy.drop_duplicates("run")
     stale = runs[runs["code_version"].astype(str) != current]
     commits = ", ".join(sorted({c.split("+")[0][:7] for c in runs["commit"].astype(str)}))
