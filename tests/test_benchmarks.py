@@ -69,11 +69,14 @@ def test_bench_memory_runs_and_prints_per_sample_memory(tmp_path):
 def test_bench_test_time_runs_and_prints_its_rate(tmp_path):
     text = bench("bench_test_time.py", tmp_path=tmp_path)
     figure(text, rf"{NUMBER} puzzle-iterations/s")
-    figure(text, rf"{NUMBER} GFLOP/s")
+    rollout = figure(text, rf"TFLOP, {NUMBER} GFLOP/s")
+    matmul = figure(text, rf"of the FFN's shape here \({NUMBER} GFLOP/s\)")
     share = re.search(r"= ([0-9]+)% of an fp32", text)
-    # the rollout and the reference matmul are timed apart, so load on the machine can slow one and not the
-    # other (169% read once beside another test process): plausible, not exact, is what is checked
-    assert share and 0 < int(share.group(1)) <= 400, text[-2000:]
+    # the rollout and the reference matmul are timed apart, so load on the machine moves their ratio anywhere
+    # (169% read once beside another test process, 0% under a sweep): only its arithmetic is checked, to the
+    # printed figures' rounding (whole percent; 0.1 GFLOP/s)
+    assert share, text[-2000:]
+    assert abs(int(share.group(1)) - 100 * rollout / matmul) <= 0.5 + 5.1 / matmul, text[-2000:]
 
 
 @pytest.mark.slow
