@@ -398,9 +398,11 @@ def test_the_readme_table_of_verdicts_is_written_between_its_markers(tmp_path):
     assert text.startswith(f"# before\n{begin}\n**") and text.endswith(f"{end}\nafter\n")
     assert "old table" not in text and text.count("\n| ") == len(CLAIMS) + 1
     assert "| trained (CPU h) | to train (baseline-runs) |" in text
-    runs = pd.DataFrame({"variant": ["a", "a", "a", "b"], "run": ["r0", "r0", "r1", "r2"],
+    runs = pd.DataFrame({"variant": ["a", "a", "a", "b"], "seed": [0, 0, 1, 0], "run": ["r0", "r0", "r1", "r2"],
                          "wall_seconds": [1800.0, 1800.0, 3600.0, 7200.0], "threads": [1, 1, 2, 1]})
     assert findings.trained_hours(runs, ["a"]) == 2.5  # each run once, at its thread count
+    assert findings.trained_hours(runs, ["a", "b"]) == 2.5  # seed 0 of each; a's seed 1 is paired with nothing
+    assert findings.trained_hours(runs, ["a", "c"]) == 0.0
     unmarked = tmp_path / "plain.md"
     unmarked.write_text("no markers\n")
     assert findings.write_readme_table(unmarked, "cpu-quick", "x") is None

@@ -492,8 +492,11 @@ def seed_plan(tidy: pd.DataFrame, preset: str, claims: list[Claim] | None = None
 
 def trained_hours(tidy: pd.DataFrame, variants: list[str]) -> float:
     """What a compared claim's runs cost: their training wall time times torch threads, in hours,
-    as measured on the machine that ran them (a run two claims read counts in each)."""
-    runs = tidy[tidy["variant"].astype(str).isin(variants)].drop_duplicates("run")
+    as measured on the machine that ran them. Only the seeds every side has count, the ones its
+    comparison pairs (a run two claims read counts in each)."""
+    runs = tidy[tidy["variant"].astype(str).isin(variants)]
+    seeds = [set(runs.loc[runs["variant"].astype(str) == v, "seed"]) for v in variants]
+    runs = runs[runs["seed"].isin(set.intersection(*seeds))].drop_duplicates("run")
     return round(float((runs["wall_seconds"] * runs["threads"]).sum()) / 3600, 1)
 
 
