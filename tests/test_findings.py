@@ -293,6 +293,11 @@ def test_a_collapsed_seed_is_flagged_beside_each_sides_per_seed_values(tmp_path)
     assert row["A per seed (%)"] == "90.0, 90.0, 90.0, 10.0†, 90.0"
     assert row["B per seed (%)"] == "0.0, 0.0, 0.0, 0.0, 0.0"
     assert row["A - B per seed (pp)"] == "+90.0, +90.0, +90.0, +10.0, +90.0"
+    # one side floored on every seed: A - B is the other's solve rate, and the note says so
+    assert ("no-iteration solves under 1% on every seed (the floor): A - B is original's own "
+            "solve rate here") in row["note"]
+    both = _tidy_with(tmp_path / "both", {"original": shares, "no-iteration": {s: 0.5 for s in range(5)}})
+    assert "the floor" not in findings.claim_table(both, [claim]).iloc[0]["note"]
 
 
 def test_a_seed_that_solves_nothing_while_a_sibling_solves_some_collapsed(tmp_path):

@@ -598,8 +598,21 @@ def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str) -> dict:
         "verdict": s["status"], "log's effect": _effect_text(c, r, s["status"]),
         "Holm 5%": holm_kept, "collapses at (A; B)": _collapse_text(tidy, c, source),
         "note": "; ".join(filter(None, [s["reason"], _claim_note(tidy, c), *notes,
+                                        _one_side_floor_note(c, r),
                                         *_provenance_notes(tidy, c, source)])),
     }
+
+
+def _one_side_floor_note(c: Claim, r) -> str:
+    """Where one side solves under FLOOR_PCT on every seed and the other does not, A - B is the
+    other side's own solve rate: the claim then says the floored side does not learn here, not
+    how much two learners differ (the log's both sides may have learned)."""
+    low = [bool(len(v)) and all(x < FLOOR_PCT for x in v) for v in (r["A per seed"], r["B per seed"])]
+    if low[0] == low[1]:
+        return ""
+    floored, other = (c.a, c.b) if low[0] else (c.b, c.a)
+    return (f"{floored.label()} solves under {FLOOR_PCT:g}% on every seed (the floor): A - B is "
+            f"{other.label()}'s own solve rate here")
 
 
 def _seed_values(values, seeds, flagged: dict) -> str:
