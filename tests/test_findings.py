@@ -296,6 +296,10 @@ def test_a_collapsed_seed_is_flagged_beside_each_sides_per_seed_values(tmp_path)
     # one side floored on every seed: A - B is the other's solve rate, and the note says so
     assert ("no-iteration solves under 1% on every seed (the floor): A - B is original's own "
             "solve rate here") in row["note"]
+    # its cell accuracy (0 here) never left a guess's 25% on 4x4: it never learned
+    assert ("no-iteration never learns: cell accuracy 0.0-0.0% on every seed, where guessing one of 4 "
+            "digits scores 25.0%") in row["note"]
+    assert "original never learns" not in row["note"]
     both = _tidy_with(tmp_path / "both", {"original": shares, "no-iteration": {s: 0.5 for s in range(5)}})
     assert "the floor" not in findings.claim_table(both, [claim]).iloc[0]["note"]
 

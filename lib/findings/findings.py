@@ -56,6 +56,7 @@ SAM_SEEDS_BY_CLAIM = {"cosine": 7}  # ...except cosine, whose +5.5pp 7 seeds can
 # results version 2). See prior_spread.
 PRIOR_SEED_SD_PP = 1.6
 COLLAPSED_CELL_PP = 15.0  # a seed this far below its best sibling's cell accuracy collapsed
+CHANCE_PP = 3.0  # a side whose every seed's cell accuracy is this close to a guess never learned
 STATUSES = ("holds", "reversed", "undecidable at this scale", "not testable here", "awaiting runs")
 
 
@@ -599,8 +600,23 @@ def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str) -> dict:
         "Holm 5%": holm_kept, "collapses at (A; B)": _collapse_text(tidy, c, source),
         "note": "; ".join(filter(None, [s["reason"], _claim_note(tidy, c), *notes,
                                         _one_side_floor_note(c, r),
+                                        *(_chance_note(tidy, side, source) for side in (c.a, c.b)),
                                         *_provenance_notes(tidy, c, source)])),
     }
+
+
+def _chance_note(tidy: pd.DataFrame, side: Side, source: str) -> str:
+    """A side whose every seed's cell accuracy on the blanks is within CHANCE_PP of guessing one of
+    n digits never learned: its runs say this setting does not train here, not what its knob does."""
+    rows = side_rows(tidy, side, source) if len(tidy) else tidy
+    if rows.empty:
+        return ""
+    n = int(rows["grid_size"].iloc[0])
+    per = 100 * rows.groupby("seed", observed=True)["cell_acc"].mean()
+    if (per > 100 / n + CHANCE_PP).any():
+        return ""
+    return (f"{side.label()} never learns: cell accuracy {per.min():.1f}-{per.max():.1f}% on every "
+            f"seed, where guessing one of {n} digits scores {100 / n:.1f}%")
 
 
 def _one_side_floor_note(c: Claim, r) -> str:
