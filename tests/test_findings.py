@@ -251,6 +251,18 @@ def test_ema_claim_compares_ema_and_live_weights_of_one_run(tmp_path):
     ema_claim = [c for c in CLAIMS if c.name == "ema"]
     row = findings.comparisons(tidy, ema_claim).set_index("bucket").loc["all"]
     assert row["A solved %"] == 100 and row["B solved %"] == 0 and row["verdict"] == "reversed"
+    # eval-sources.parquet scores the eval model alone: the EMA weights, labelled so; the claim is
+    # then compared on the test split, where the live weights are scored too, and says so
+    for run in runs:
+        ev = pd.read_parquet(run / "eval.parquet")
+        ev[ev["weights"] == "ema"].drop(columns="weights").assign(source="gen").to_parquet(
+            run / "eval-sources.parquet", index=False)
+    tidy = findings.tidy_results(runs)
+    assert set(tidy.loc[tidy["source"] == "gen", "weights"]) == {"ema"}
+    row = findings.comparisons(tidy, ema_claim, "gen").set_index("bucket").loc["all"]
+    assert row["source"] == "test" and row["A solved %"] == 100 and row["B solved %"] == 0
+    note = findings.claim_table(tidy, ema_claim, "gen").iloc[0]["note"]
+    assert "compared on the test split: a side is scored there alone, not on gen" in note
 
 
 def test_a_variant_that_runs_anothers_config_reads_its_runs(tmp_path):

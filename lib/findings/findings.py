@@ -127,14 +127,19 @@ def _tidy_run(run: Path) -> pd.DataFrame | None:
     if config is None or not folder.evals.exists():
         return None
     ev = pd.read_parquet(folder.evals).assign(source="test")
+    if "weights" not in ev.columns:
+        ev["weights"] = "live"
+    # eval-sources.parquet scores the eval model alone (train.write_eval): an EMA run's EMA weights
+    scored = "ema" if (ev["weights"] == "ema").any() else "live"
     if folder.eval_sources.exists():
-        ev = pd.concat([ev, pd.read_parquet(folder.eval_sources)], ignore_index=True)
+        extra = pd.read_parquet(folder.eval_sources).assign(weights=scored)
+        ev = pd.concat([ev, extra], ignore_index=True)
     trained = int(config["model"]["iterations"])
     ev = ev[ev["iteration"].isin(kept_counts(trained, map(int, config["eval"]["iterations"])))]
     summary = read_json(folder.summary, {})
     code = config.get("code") or summary.get("code") or {}
     key = ev["question"] if "question" in ev.columns else ev["puzzle"]  # pair on the puzzle itself
-    weights = ev["weights"].astype(str).to_numpy() if "weights" in ev.columns else "live"
+    weights = ev["weights"].astype(str).to_numpy()
     return pd.DataFrame({
         "variant": config["variant"], "seed": int(config["train"]["seed"]),
         "source": ev["source"].astype(str).to_numpy(), "puzzle": key.astype(str).to_numpy(),
@@ -260,8 +265,14 @@ def compare(tidy: pd.DataFrame, claim: Claim, source: str = "test") -> pd.DataFr
     """Per bucket and overall ("all"): A %, B %, A - B with its LEVEL interval (lib.stats), A's,
     B's and A - B's value per seed, seeds and puzzles paired, the interval's verdict ("floor" where
     both sides solve almost nothing), and the log's effect against the interval where it decides.
+    On `source`, or on the test split where a side is scored there alone (its "source" says which).
     """
     a_rows, b_rows = side_rows(tidy, claim.a, source), side_rows(tidy, claim.b, source)
+    if (a_rows.empty or b_rows.empty) and source != "test":
+        # a side scored on the test split alone (an EMA run's live weights) is compared there
+        a_test, b_test = side_rows(tidy, claim.a, "test"), side_rows(tidy, claim.b, "test")
+        if not (a_test.empty or b_test.empty):
+            a_rows, b_rows, source = a_test, b_test, "test"
     if a_rows.empty or b_rows.empty:
         return pd.DataFrame([_row(claim, "all", source)])
     a_mat, b_mat = _matrix(a_rows), _matrix(b_rows)
@@ -577,13 +588,15 @@ def claim_table(tidy: pd.DataFrame, claims: list[Claim] | None = None, source: s
     overall = compared[compared["bucket"] == "all"].set_index("claim")
     status = plan.set_index("claim")
     kept = _holm(claims, overall, status)
-    rows = [_claim_row(tidy, c, overall.loc[c.name], status.loc[c.name], kept.get(c.name, ""))
+    rows = [_claim_row(tidy, c, overall.loc[c.name], status.loc[c.name], kept.get(c.name, ""), source)
             for c in claims]
     return pd.DataFrame(rows)
 
 
-def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str) -> dict:
+def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str, table_source: str) -> dict:
     source = r["source"]
+    moved = "" if source == table_source else \
+        f"compared on the {source} split: a side is scored there alone, not on {table_source}"
     flagged = [collapsed_seeds(side_rows(tidy, side, source)) if len(tidy) else {}
                for side in (c.a, c.b)]
     notes = list(dict.fromkeys(note for side, found in zip((c.a, c.b), flagged)
@@ -599,7 +612,7 @@ def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str) -> dict:
         "verdict": s["status"], "log's effect": _effect_text(c, r, s["status"]),
         "Holm 5%": holm_kept, "collapses at (A; B)": _collapse_text(tidy, c, source),
         "note": "; ".join(filter(None, [s["reason"], _claim_note(tidy, c), *notes,
-                                        _one_side_floor_note(c, r),
+                                        moved, _one_side_floor_note(c, r),
                                         *(_chance_note(tidy, side, source) for side in (c.a, c.b)),
                                         *_provenance_notes(tidy, c, source)])),
     }
