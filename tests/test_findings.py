@@ -601,3 +601,14 @@ def test_the_weight_decay_note_states_the_dose_kept():
     base = make_config("cpu-quick").optim.weight_decay
     assert f"wd {base:.3g} and {quick.optim.weight_decay:.3g} here" in note
     assert claim.note("gpu-paper", make_config("gpu-paper")) == ""
+
+
+def test_a_decay_whose_carried_dose_caps_weights_below_their_init_is_not_testable_here():
+    # AdamW bounds a weight near 1 / wd; wd-1.0's dose carried to 1,500 steps is 70, a cap of 0.014
+    # under the initial weights' 1 / sqrt(48): the claim reads "not testable here", and asks no runs
+    claim = next(c for c in CLAIMS if c.name == "weight-decay")
+    assert "cannot learn" in findings.why_untestable(claim, "cpu-quick")
+    assert findings.why_untestable(claim, "gpu-paper") == ""  # the recipe's own 1.0: a cap of 1
+    plan = findings.seed_plan(findings.read_results("/nonexistent.parquet"), "cpu-quick").set_index("claim")
+    assert plan.loc["weight-decay", "status"] == "not testable here" and not plan.loc["weight-decay", "jobs"]
+    assert plan.loc["relu2", "status"] != "not testable here"  # the baseline's own 0.7 is far from it

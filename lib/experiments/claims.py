@@ -74,6 +74,15 @@ def degenerate(cfg) -> str:
     if cfg.train.batch_size < MIN_BATCH:
         return (f"{cfg.variant} trains at a batch of {cfg.train.batch_size} here: the script's batch keeps its "
                 f"ratio to the recipe's and rounds below {MIN_BATCH}")
+    # AdamW's step moves a weight by at most about lr and its decay by lr x wd x w, so no weight can grow
+    # past about 1 / wd; below the initial weights' own scale (PyTorch's Linear: 1 / sqrt(fan_in)) the
+    # model cannot even keep its initialisation. Carrying a large decay's dose to a short run lands there.
+    init_scale = cfg.model.d_model ** -0.5
+    if cfg.optim.weight_decay * init_scale > 1:
+        return (f"{cfg.variant} trains at weight decay {cfg.optim.weight_decay:.3g} here (its dose carried to "
+                f"{cfg.train.steps:,} steps): AdamW caps a weight near 1 / wd = {1 / cfg.optim.weight_decay:.2g}, "
+                f"below the initial weights' 1 / sqrt(d_model) = {init_scale:.2g}, so the run cannot learn; "
+                "a run this short cannot carry both the decay's dose and its per-step strength")
     return ""
 
 
