@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from lib.findings import findings
+from lib.findings.findings import LOG_LEARNED_PCT as LEARNED
 from lib.experiments.resolve import VARIANTS
 from lib.workbook import sweep
 from lib.experiments.claims import CLAIMS, SEQUEL_CLAIMS, Claim, Side, claim_variants, claims_for
@@ -115,6 +116,36 @@ def test_the_plan_adds_seeds_only_where_the_interval_straddles_and_more_would_de
     # fewer than 3 seeds: the first look comes at 3
     tidy, row = plan_of("s", [1.0], [0.0])
     assert row["status"] == "awaiting 4 runs" and row["reason"] == "starts at 3 seeds"
+
+
+def test_a_side_the_log_trained_that_solves_nothing_here_is_not_testable_not_a_verdict(tmp_path):
+    """One side at the floor on every seed where the log's same side learned: A - B would be the
+    other side's own solve rate (batch-4096's batch of 8), so no verdict. Where the log's side also
+    failed, or the side is scored beyond its trained count (a collapse), the runs decide."""
+    def claim(log_b, b=Side("no-iteration")):
+        return Claim("x", a=Side("original"), b=b, direction=">", log_effect=5.0, log_sides=(80.0, log_b))
+    tidy = _tidy_with(tmp_path, {"original": {s: 1.0 for s in range(3)},
+                                 "no-iteration": {s: 0.0 for s in range(3)}})
+    row = findings.seed_plan(tidy, "cpu-smoke", [claim(71.4)]).iloc[0]
+    assert row["status"] == "not testable here" and row["jobs"] == []
+    assert row["reason"].startswith("no-iteration solves under 1% on every seed here, where the "
+                                    "log's solved 71.4%: this scale does not train it, so A - B is "
+                                    "original's own solve rate")
+    assert findings.claim_table(tidy, [claim(71.4)]).iloc[0]["log's effect"] == "+5.0pp"  # not judged
+    for kept in (claim(0.0), claim(None), claim(LEARNED - 0.1)):  # the log's side failed too, or no figure
+        assert findings.seed_plan(tidy, "cpu-smoke", [kept]).iloc[0]["status"] == "holds"
+    parts = {"a_per_seed": np.array([90.0, 91.0]), "b_per_seed": np.array([0.0, 0.5])}
+    assert findings.untrained_side(claim(71.4, Side("no-iteration", iterations_x=8)), parts) == ""
+    assert findings.untrained_side(claim(71.4), parts).startswith("no-iteration solves under")
+    parts["b_per_seed"] = np.array([0.0, 1.5])  # one seed takes off: it trains, just badly
+    assert findings.untrained_side(claim(71.4), parts) == ""
+
+
+def test_the_logs_per_side_figures_give_its_effect():
+    for c in CLAIMS + SEQUEL_CLAIMS:
+        a, b = c.log_sides
+        if a is not None and b is not None and c.log_effect is not None:
+            assert a - b == pytest.approx(c.log_effect, abs=0.11), c.name
 
 
 def test_an_equivalence_claim_is_triaged_from_its_runs_once_it_has_two_seeds(tmp_path):

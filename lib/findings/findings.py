@@ -13,7 +13,8 @@ test puzzles, so a claim (lib/experiments/claims.py) compares A with B puzzle by
 what it reads is computed from runs, never typed:
 
     a verdict                  holds / reversed: the LEVEL interval of A - B decides the direction
-    not testable here          the preset cannot carry a knob the claim needs (why_untestable)
+    not testable here          the preset cannot carry a knob the claim needs (why_untestable),
+                               or a side the log trained does not train here (untrained_side)
     undecidable at this scale  both sides at the floor; or the seeds the claim may get (its cap)
                                would not decide it, projected from its runs (before any: a prior)
     awaiting N runs            it starts at 3 seeds, or its interval straddles a boundary and more
@@ -57,6 +58,7 @@ SAM_SEEDS_BY_CLAIM = {"cosine": 7}  # ...except cosine, whose +5.5pp 7 seeds can
 PRIOR_SEED_SD_PP = 1.6
 COLLAPSED_CELL_PP = 15.0  # a seed this far below its best sibling's cell accuracy collapsed
 CHANCE_PP = 3.0  # a side whose every seed's cell accuracy is this close to a guess never learned
+LOG_LEARNED_PCT = 10.0  # a side the log reports solving at least this trained there (see untrained_side)
 STATUSES = ("holds", "reversed", "undecidable at this scale", "not testable here", "awaiting runs")
 
 
@@ -453,6 +455,9 @@ def _judge_runs(claim: Claim, parts: dict, cap: int, detectable: float) -> dict:
             f"floor: no seed of either side solves {FLOOR_PCT:g}% of the puzzles, where an "
             "interval says nothing (seeds that take off now and then set the expected "
             "difference)")}
+    untrained = untrained_side(claim, parts)
+    if untrained:
+        return {"status": "not testable here", "reason": untrained}
     diff, lo, hi = interval(parts, LEVEL)
     if decided(lo, hi, claim.direction, claim.margin):
         return {"status": verdict(diff, lo, hi, claim.direction, claim.margin),
@@ -465,6 +470,23 @@ def _judge_runs(claim: Claim, parts: dict, cap: int, detectable: float) -> dict:
         f"undecided at {n} seeds, and {cap} would not decide it"
     return {"status": "undecidable at this scale",
             "reason": f"{why}; detectable at {cap} seeds: {detectable:.1f}pp"}
+
+
+def untrained_side(claim: Claim, parts: dict) -> str:
+    """Why a claim cannot be tested where one side, scored at its trained iteration count, solves
+    under FLOOR_PCT on every seed while the log's same side solved LOG_LEARNED_PCT or more ("" when
+    not): this scale does not train that setting (batch-4096's batch of 8, say), so A - B is the
+    other side's own solve rate, not what the knob does. A side scored beyond its trained count
+    that solves nothing is a measured collapse, not an untrained side, and is judged."""
+    sides, per_seed = (claim.a, claim.b), (parts["a_per_seed"], parts["b_per_seed"])
+    for i, (side, seeds, logged) in enumerate(zip(sides, per_seed, claim.log_sides)):
+        if side.iterations_x != 1 or logged is None or logged < LOG_LEARNED_PCT:
+            continue
+        if len(seeds) and bool((np.asarray(seeds) < FLOOR_PCT).all()):
+            return (f"{side.label()} solves under {FLOOR_PCT:g}% on every seed here, where the "
+                    f"log's solved {logged:.1f}%: this scale does not train it, so A - B is "
+                    f"{sides[1 - i].label()}'s own solve rate, not what the knob does")
+    return ""
 
 
 def seed_plan(tidy: pd.DataFrame, preset: str, claims: list[Claim] | None = None,
@@ -612,7 +634,7 @@ def _claim_row(tidy: pd.DataFrame, c: Claim, r, s, holm_kept: str, table_source:
         "verdict": s["status"], "log's effect": _effect_text(c, r, s["status"]),
         "Holm 5%": holm_kept, "collapses at (A; B)": _collapse_text(tidy, c, source),
         "note": "; ".join(filter(None, [s["reason"], _claim_note(tidy, c), *notes,
-                                        moved, _one_side_floor_note(c, r),
+                                        moved, _one_side_floor_note(c, r, s["status"]),
                                         *(_chance_note(tidy, side, source) for side in (c.a, c.b)),
                                         *_provenance_notes(tidy, c, source)])),
     }
@@ -632,10 +654,13 @@ def _chance_note(tidy: pd.DataFrame, side: Side, source: str) -> str:
             f"seed, where guessing one of {n} digits scores {100 / n:.1f}%")
 
 
-def _one_side_floor_note(c: Claim, r) -> str:
+def _one_side_floor_note(c: Claim, r, status: str) -> str:
     """Where one side solves under FLOOR_PCT on every seed and the other does not, A - B is the
     other side's own solve rate: the claim then says the floored side does not learn here, not
-    how much two learners differ (the log's both sides may have learned)."""
+    how much two learners differ (the log's both sides may have learned). A claim not testable
+    here reads no A - B, so it needs no such note."""
+    if status == "not testable here":
+        return ""
     low = [bool(len(v)) and all(x < FLOOR_PCT for x in v) for v in (r["A per seed"], r["B per seed"])]
     if low[0] == low[1]:
         return ""
@@ -907,8 +932,10 @@ READING = (
     "margin), **reversed** when it decides the other way; **undecidable at this scale** when "
     "both sides solve almost nothing on every seed (the floor), or when the seeds it may get "
     "would not decide it (the note gives the effect they could detect); **not testable here** "
-    "when the preset cannot carry what the claim needs; **awaiting N runs** when it has not had "
-    "its seeds yet. Only a decided direction has its size judged: the log's effect is "
+    "when the preset cannot carry what the claim needs, or when a side that learned in the log "
+    f"(solved {LOG_LEARNED_PCT:g}% or more) solves under {FLOOR_PCT:g}% on every seed here at "
+    "its trained iteration count (this scale does not train it); **awaiting N runs** when it has "
+    "not had its seeds yet. Only a decided direction has its size judged: the log's effect is "
     "**consistent** (inside our interval), **smaller** (our interval lies between 0 and it), "
     "**smaller, maybe none** (below it and straddling 0), **larger** (beyond it), or "
     "**excluded** (our interval has the other sign). A disagreement with the log is a finding.")
