@@ -43,7 +43,7 @@ class Claim:
     section: str = ""  # the log's section heading
     log_figure: str = ""  # the log's numbers, as the log states them
     log_effect: float | None = None  # the log's A - B in percentage points (None: the log has no number)
-    log_sides: tuple = (None, None)  # the log's solved % of A and of B, where it states each
+    log_sides: tuple[float | None, float | None] = (None, None)  # the log's solved % of A and of B, where stated
     # preset (or "*") -> a note on what that scale tests: text, or a function of the preset's baseline config
     notes: dict = field(default_factory=dict)
     # preset (or "*") -> why that scale cannot test the claim at all ("not testable here", never a verdict)
