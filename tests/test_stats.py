@@ -186,6 +186,8 @@ def test_the_floor_is_every_seed_of_both_sides_under_1_percent():
     assert stats.at_floor(stats.paired_parts(zeros, zeros))
     assert not stats.at_floor(stats.paired_parts(one, zeros))
     assert not stats.at_floor(stats.prior_parts(0.0, 1.0, 200))  # no runs: nothing to judge
+    assert stats.under_floor([0.0, 0.9]) and not stats.under_floor([0.0, 1.0])  # one side's seeds
+    assert not stats.under_floor([])
 
 
 # --- the sequential rule ------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from lib.files import NOTEBOOK_RUN, OUTPUTS, REPO, read_json, relative, write_js
 from lib.provenance import code_identity, machine_id
 from lib.findings.stats import (FLOOR_PCT, LEVEL, at_floor, decided, detectable_effect, effect_answer,
                        half_width, holm, interval, mean_ci, paired_parts, prior_parts, room,
-                       seeds_to_add, t_quantile, verdict)
+                       seeds_to_add, t_quantile, under_floor, verdict)
 from lib.train import train
 from lib.findings.stats import collapse_at
 
@@ -482,7 +482,7 @@ def untrained_side(claim: Claim, parts: dict) -> str:
     for i, (side, seeds, logged) in enumerate(zip(sides, per_seed, claim.log_sides)):
         if side.iterations_x != 1 or logged is None or logged < LOG_LEARNED_PCT:
             continue
-        if len(seeds) and bool((np.asarray(seeds) < FLOOR_PCT).all()):
+        if under_floor(seeds):
             return (f"{side.label()} solves under {FLOOR_PCT:g}% on every seed here, where the "
                     f"log's solved {logged:.1f}%: this scale does not train it, so A - B is "
                     f"{sides[1 - i].label()}'s own solve rate, not what the knob does")
@@ -661,7 +661,7 @@ def _one_side_floor_note(c: Claim, r, status: str) -> str:
     here reads no A - B, so it needs no such note."""
     if status == "not testable here":
         return ""
-    low = [bool(len(v)) and all(x < FLOOR_PCT for x in v) for v in (r["A per seed"], r["B per seed"])]
+    low = [under_floor(r["A per seed"]), under_floor(r["B per seed"])]
     if low[0] == low[1]:
         return ""
     floored, other = (c.a, c.b) if low[0] else (c.b, c.a)

@@ -193,10 +193,15 @@ def paired_interval(a, b, confidence: float = 0.95) -> tuple[float, float, float
     return interval(paired_parts(a, b), confidence)
 
 
+def under_floor(per_seed, floor_pct: float = FLOOR_PCT) -> bool:
+    """Some seeds, and every one solves under floor_pct %: they did not take off."""
+    per_seed = np.asarray(per_seed, dtype=float)
+    return per_seed.size > 0 and bool((per_seed < floor_pct).all())
+
+
 def at_floor(parts: dict, floor_pct: float = FLOOR_PCT) -> bool:
     """Every seed of both sides solves under floor_pct %: no interval from these says anything."""
-    seeds = np.concatenate([parts["a_per_seed"], parts["b_per_seed"]])
-    return len(seeds) > 0 and bool((seeds < floor_pct).all())
+    return under_floor(np.concatenate([parts["a_per_seed"], parts["b_per_seed"]]), floor_pct)
 
 
 # --- what an interval says ----------------------------------------------------------------------
