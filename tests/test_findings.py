@@ -139,6 +139,17 @@ def test_a_side_the_log_trained_that_solves_nothing_here_is_not_testable_not_a_v
     assert findings.untrained_side(claim(71.4), parts).startswith("no-iteration solves under")
     parts["b_per_seed"] = np.array([0.0, 1.5])  # one seed takes off: it trains, just badly
     assert findings.untrained_side(claim(71.4), parts) == ""
+    # both sides at the floor, one the log trained: not testable, not the floor's "undecidable"
+    floor = _tidy_with(tmp_path / "floor", {"original": {s: 0.0 for s in range(3)},
+                                            "no-iteration": {s: 0.0 for s in range(3)}})
+    row = findings.seed_plan(floor, "cpu-smoke", [claim(71.4)]).iloc[0]
+    assert row["status"] == "not testable here" and row["reason"].startswith("original solves under 1%")
+    assert "so A - B is 0, no-iteration solving nothing either" in row["reason"]
+    row = findings.seed_plan(floor, "cpu-smoke", [claim(None)]).iloc[0]  # A learned in the log
+    assert row["status"] == "not testable here"
+    unlogged = Claim("x", a=Side("original"), b=Side("no-iteration"), direction=">", log_effect=5.0)
+    row = findings.seed_plan(floor, "cpu-smoke", [unlogged]).iloc[0]
+    assert row["status"] == "undecidable at this scale" and row["reason"].startswith("floor:")
 
 
 def test_the_logs_per_side_figures_give_its_effect():

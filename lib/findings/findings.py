@@ -15,8 +15,9 @@ what it reads is computed from runs, never typed:
     a verdict                  holds / reversed: the LEVEL interval of A - B decides the direction
     not testable here          the preset cannot carry a knob the claim needs (why_untestable),
                                or a side the log trained does not train here (untrained_side)
-    undecidable at this scale  both sides at the floor; or the seeds the claim may get (its cap)
-                               would not decide it, projected from its runs (before any: a prior)
+    undecidable at this scale  both sides at the floor, neither one the log trained; or the seeds
+                               the claim may get (its cap) would not decide it, projected from its
+                               runs (before any: a prior)
     awaiting N runs            it starts at 3 seeds, or its interval straddles a boundary and more
                                seeds would decide it: the runs it still needs
 
@@ -450,14 +451,14 @@ def _judge_runs(claim: Claim, parts: dict, cap: int, detectable: float) -> dict:
     """judge() for a claim with at least START_SEEDS seeds: its interval decides, or gets more
     seeds, or is undecidable."""
     n = parts["seeds"]
+    untrained = untrained_side(claim, parts)  # before the floor: it says why a side sits there
+    if untrained:
+        return {"status": "not testable here", "reason": untrained}
     if at_floor(parts):
         return {"status": "undecidable at this scale", "reason": (
             f"floor: no seed of either side solves {FLOOR_PCT:g}% of the puzzles, where an "
             "interval says nothing (seeds that take off now and then set the expected "
             "difference)")}
-    untrained = untrained_side(claim, parts)
-    if untrained:
-        return {"status": "not testable here", "reason": untrained}
     diff, lo, hi = interval(parts, LEVEL)
     if decided(lo, hi, claim.direction, claim.margin):
         return {"status": verdict(diff, lo, hi, claim.direction, claim.margin),
@@ -476,16 +477,20 @@ def untrained_side(claim: Claim, parts: dict) -> str:
     """Why a claim cannot be tested where one side, scored at its trained iteration count, solves
     under FLOOR_PCT on every seed while the log's same side solved LOG_LEARNED_PCT or more ("" when
     not): this scale does not train that setting (batch-4096's batch of 8, say), so A - B is the
-    other side's own solve rate, not what the knob does. A side scored beyond its trained count
-    that solves nothing is a measured collapse, not an untrained side, and is judged."""
+    other side's own solve rate (or the floor's 0, where it solves nothing too), not what the knob
+    does. A side scored beyond its trained count that solves nothing is a measured collapse, not an
+    untrained side, and is judged."""
     sides, per_seed = (claim.a, claim.b), (parts["a_per_seed"], parts["b_per_seed"])
     for i, (side, seeds, logged) in enumerate(zip(sides, per_seed, claim.log_sides)):
         if side.iterations_x != 1 or logged is None or logged < LOG_LEARNED_PCT:
             continue
         if under_floor(seeds):
+            other = sides[1 - i].label()
+            a_minus_b = (f"0, {other} solving nothing either" if under_floor(per_seed[1 - i])
+                         else f"{other}'s own solve rate")
             return (f"{side.label()} solves under {FLOOR_PCT:g}% on every seed here, where the "
                     f"log's solved {logged:.1f}%: this scale does not train it, so A - B is "
-                    f"{sides[1 - i].label()}'s own solve rate, not what the knob does")
+                    f"{a_minus_b}, not what the knob does")
     return ""
 
 
@@ -575,8 +580,8 @@ def plan_rule(prior: str = "") -> str:
             f"{LEVEL:.1%} interval straddles a decision boundary and the interval projected at "
             f"its cap would decide it; the cap is {MAX_SEEDS} seeds, {SAM_SEEDS} where a side "
             f"trains with SAM (twice the cost; {caps}). A claim is undecidable at this scale "
-            "where both sides sit at the floor, or where the interval at its cap would not "
-            "decide it: projected from its own runs' spreads once it has 2 seeds, before that "
+            "where both sides sit at the floor (neither one the log trained), or where the "
+            "interval at its cap would not decide it: projected from its own runs' spreads once it has 2 seeds, before that "
             f"from a prior seed spread{spread}, centred on the log's effect. Neither it nor a "
             "claim not testable here asks for runs.")
 
@@ -930,11 +935,12 @@ READING = (
     "come). What a claim reads is computed from its runs: **holds** when the interval excludes 0 "
     "in the log's direction (≈: lies within ±margin; ≥ / ≤: excludes the wrong side of the "
     "margin), **reversed** when it decides the other way; **undecidable at this scale** when "
-    "both sides solve almost nothing on every seed (the floor), or when the seeds it may get "
-    "would not decide it (the note gives the effect they could detect); **not testable here** "
-    "when the preset cannot carry what the claim needs, or when a side that learned in the log "
-    f"(solved {LOG_LEARNED_PCT:g}% or more) solves under {FLOOR_PCT:g}% on every seed here at "
-    "its trained iteration count (this scale does not train it); **awaiting N runs** when it has "
+    "both sides solve almost nothing on every seed (the floor) and neither is a side the log "
+    "trained, or when the seeds it may get would not decide it (the note gives the effect they "
+    "could detect); **not testable here** when the preset cannot carry what the claim needs, or "
+    f"when a side that learned in the log (solved {LOG_LEARNED_PCT:g}% or more) solves under "
+    f"{FLOOR_PCT:g}% on every seed here at its trained iteration count (this scale does not train "
+    "it, whatever the other side does); **awaiting N runs** when it has "
     "not had its seeds yet. Only a decided direction has its size judged: the log's effect is "
     "**consistent** (inside our interval), **smaller** (our interval lies between 0 and it), "
     "**smaller, maybe none** (below it and straddling 0), **larger** (beyond it), or "
@@ -1086,13 +1092,15 @@ def reproduce(results: str | Path, variant: str, seed: int, out_dir: str | Path,
     if recorded == here:
         return {**out, "comparison": "exact", "passed": differ.empty,
                 "text": f"{name}: compared puzzle by puzzle, exactly, on the machine that "
-                        f"recorded it ({here}): {len(differ)} per-puzzle results differ"}
+                        f"recorded it ({here}): {len(differ)} per-puzzle results differ in solved or "
+                        "cell accuracy"}
     committed = tidy[(tidy["variant"] == variant) & (tidy["config_hash"] == first["config_hash"])
                      & (tidy["threads"] == first["threads"])]
     solved = reproduced_within_spread(committed, seed, retrained)
     text = (f"{name}: recorded on machine {recorded}, retrained on {here}: compared within the "
             f"variant's seed spread (not exactly); {out['agreement %']:.1f}% of per-puzzle "
-            f"results agree ({len(differ)} differ)\n{solved.round(2).to_string()}")
+            f"results agree on solved ({len(differ)} differ in solved or cell accuracy)\n"
+            f"{solved.round(2).to_string()}")
     return {**out, "comparison": "within the seed spread", "solved": solved,
             "passed": bool(len(solved)) and bool(solved["within"].all()), "text": text}
 
