@@ -522,7 +522,7 @@ def seed_plan(tidy: pd.DataFrame, preset: str, claims: list[Claim] | None = None
                 if seed not in mine]
         if judged["status"] == "awaiting runs" and jobs:
             judged["status"] = f"awaiting {len(jobs)} run" + "s" * (len(jobs) > 1)
-        cost = round(sum(run_cost(preset, v) for v, _ in jobs), 1)
+        cost = float(round(sum(run_cost(preset, v) for v, _ in jobs), 1))  # 0.0 when none, not 0
         trained = trained_hours(tidy, sides) if _seeds(parts) else 0.0  # a compared claim's runs
         rows.append({"claim": c.name, "variants": ", ".join(sides), "seeds": _seeds(parts),
                      **judged, "trained (CPU h)": trained, "jobs": jobs, "cost": cost})
