@@ -581,9 +581,9 @@ def plan_rule(prior: str = "") -> str:
             f"its cap would decide it; the cap is {MAX_SEEDS} seeds, {SAM_SEEDS} where a side "
             f"trains with SAM (twice the cost; {caps}). A claim is undecidable at this scale "
             "where both sides sit at the floor (neither one the log trained), or where the "
-            "interval at its cap would not decide it: projected from its own runs' spreads once it has 2 seeds, before that "
-            f"from a prior seed spread{spread}, centred on the log's effect. Neither it nor a "
-            "claim not testable here asks for runs.")
+            "interval at its cap would not decide it: projected from its own runs' spreads once "
+            f"it has 2 seeds, before that from a prior seed spread{spread}, centred on the log's "
+            "effect. Neither it nor a claim not testable here asks for runs.")
 
 
 def plan_text(plan: pd.DataFrame) -> str:
