@@ -74,6 +74,20 @@ def test_before_any_run_the_plan_starts_testable_claims_at_3_seeds_and_spends_no
     assert expanded[0]["overrides"] == {"train.threads": 1}
 
 
+def test_the_plans_grid_is_never_written_over_the_results(tmp_path):
+    from lib.workbook import cli
+    results = tmp_path / "cpu-iters.parquet"
+    shutil.copy(Path("findings/cpu-iters.parquet"), results)
+    before = results.read_bytes()
+    for out in (results, tmp_path / "grid.txt"):  # the slip that once turned a parquet into YAML
+        assert cli.main(["findings", "plan", "--preset", "cpu-iters", "--results", str(results),
+                         "-o", str(out)]) == 2
+    assert results.read_bytes() == before and not (tmp_path / "grid.txt").exists()
+    grid = tmp_path / "grid.yaml"
+    assert cli.main(["findings", "plan", "--preset", "cpu-iters", "--results", str(results), "-o", str(grid)]) == 0
+    assert yaml.safe_load(grid.read_text())["fixed"] == {"preset": "cpu-iters"}
+
+
 def test_claims_with_a_sam_side_stop_at_5_seeds_cosine_at_7():
     by_name = {c.name: c for c in CLAIMS}
     assert findings.seed_cap(by_name["sam"], "cpu-quick") == 5

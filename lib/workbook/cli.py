@@ -149,7 +149,12 @@ def _cmd_findings_sweep(args) -> None:
 
 def _cmd_findings_plan(args) -> None:
     from lib.findings import findings
-    results = findings.read_results(args.results or f"findings/{args.preset}.parquet")
+    path = Path(args.results or f"findings/{args.preset}.parquet")
+    if args.out and (Path(args.out).suffix not in (".yaml", ".yml") or Path(args.out).resolve() == path.resolve()):
+        # -o takes the grid, not the results: a slip here would write YAML over the committed runs
+        raise ConfigError(f"-o {args.out}: the plan's grid is written as YAML (a .yaml or .yml path), "
+                          f"never over the results ({path})")
+    results = findings.read_results(path)
     current = findings.current_runs(results)
     plan = findings.seed_plan(current[current["threads"] == args.threads], args.preset)
     print(findings.plan_text(plan))
@@ -269,7 +274,7 @@ def _findings_parser(sub) -> None:
     p.add_argument("--preset", default="cpu-quick")
     p.add_argument("--results", default="", help="default: findings/<preset>.parquet")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("-o", "--out", default="", help="also write the plan as a sweep grid (jobs:)")
+    p.add_argument("-o", "--out", default="", help="also write the plan as a sweep grid (a .yaml: jobs:)")
     p.set_defaults(func=_cmd_findings_plan)
     p = cmds.add_parser("collect", help="tidy run folders into one per-puzzle parquet")
     p.add_argument("runs", nargs="+", help="training run folders (holding config.json and eval.parquet)")
