@@ -130,6 +130,14 @@ def test_the_plan_adds_seeds_only_where_the_interval_straddles_and_more_would_de
     # fewer than 3 seeds: the first look comes at 3
     tidy, row = plan_of("s", [1.0], [0.0])
     assert row["status"] == "awaiting 4 runs" and row["reason"] == "starts at 3 seeds"
+    # trained, but a side never scored where the claim reads it: nothing to train, and it says why
+    far = Claim("far", a=Side("original"), b=Side("no-iteration", iterations_x=4), direction=">")
+    tidy = _tidy_with(tmp_path / "u", {"original": dict(enumerate([1.0] * 3)),
+                                       "no-iteration": dict(enumerate([0.5] * 3))})
+    row = findings.seed_plan(tidy, "cpu-smoke", [far]).iloc[0]
+    assert row["status"] == "awaiting runs" and row["jobs"] == []
+    assert row["reason"] == ("no-iteration's runs (3 seeds) are scored at 4 and 8 iterations only, "
+                             "not at the 4x of their trained count (16) this claim reads")
 
 
 def test_a_side_the_log_trained_that_solves_nothing_here_is_not_testable_not_a_verdict(tmp_path):

@@ -19,7 +19,8 @@ what it reads is computed from runs, never typed:
                                the claim may get (its cap) would not decide it, projected from its
                                runs (before any: a prior)
     awaiting N runs            it starts at 3 seeds, or its interval straddles a boundary and more
-                               seeds would decide it: the runs it still needs
+                               seeds would decide it: the runs it still needs ("awaiting runs"
+                               with none to train: a side's runs were not scored where it reads)
 
 The seed plan (`seed_plan`) spends runs on the last kind only; `findings sweep` trains them.
 """
@@ -522,11 +523,30 @@ def seed_plan(tidy: pd.DataFrame, preset: str, claims: list[Claim] | None = None
                 if seed not in mine]
         if judged["status"] == "awaiting runs" and jobs:
             judged["status"] = f"awaiting {len(jobs)} run" + "s" * (len(jobs) > 1)
+        elif judged["status"] == "awaiting runs" and len(tidy):
+            judged["reason"] = unscored(tidy, c, chosen) or judged["reason"]
         cost = float(round(sum(run_cost(preset, v) for v, _ in jobs), 1))  # 0.0 when none, not 0
         trained = trained_hours(tidy, sides) if _seeds(parts) else 0.0  # a compared claim's runs
         rows.append({"claim": c.name, "variants": ", ".join(sides), "seeds": _seeds(parts),
                      **judged, "trained (CPU h)": trained, "jobs": jobs, "cost": cost})
     return pd.DataFrame(rows)
+
+
+def unscored(tidy: pd.DataFrame, claim: Claim, source: str) -> str:
+    """Why a claim whose runs are trained still has nothing to compare ("" when that is not so):
+    a side's runs were never scored at the claim's multiple of their trained count."""
+    for side in (claim.a, claim.b):
+        runs = tidy[(tidy["variant"] == stand_in(tidy, side.variant)) & (tidy["source"] == source)]
+        if runs.empty or not side_rows(tidy, side, source).empty:
+            continue
+        trained = sorted({int(t) for t in runs["trained_iterations"]})
+        counts = [str(n) for n in sorted({int(n) for n in runs["iterations"]})]
+        scored = " and ".join([", ".join(counts[:-1]), counts[-1]] if len(counts) > 1 else counts)
+        wanted = ", ".join(str(side.iterations_x * t) for t in trained)
+        return (f"{side.variant}'s runs ({runs['seed'].nunique()} seeds) are scored at {scored} "
+                f"iterations only, not at the {side.iterations_x}x of their trained count "
+                f"({wanted}) this claim reads")
+    return ""
 
 
 def trained_hours(tidy: pd.DataFrame, variants: list[str]) -> float:
@@ -941,7 +961,8 @@ READING = (
     f"when a side that learned in the log (solved {LOG_LEARNED_PCT:g}% or more) solves under "
     f"{FLOOR_PCT:g}% on every seed here at its trained iteration count (this scale does not train "
     "it, whatever the other side does); **awaiting N runs** when it has "
-    "not had its seeds yet. Only a decided direction has its size judged: the log's effect is "
+    "not had its seeds yet (**awaiting runs** with none to train: a side's runs were not scored "
+    "where the claim reads them, and the note says so). Only a decided direction has its size judged: the log's effect is "
     "**consistent** (inside our interval), **smaller** (our interval lies between 0 and it), "
     "**smaller, maybe none** (below it and straddling 0), **larger** (beyond it), or "
     "**excluded** (our interval has the other sign). A disagreement with the log is a finding.")
