@@ -84,7 +84,8 @@ def test_the_plans_grid_is_never_written_over_the_results(tmp_path):
                          "-o", str(out)]) == 2
     assert results.read_bytes() == before and not (tmp_path / "grid.txt").exists()
     grid = tmp_path / "grid.yaml"
-    assert cli.main(["findings", "plan", "--preset", "cpu-iters", "--results", str(results), "-o", str(grid)]) == 0
+    assert cli.main(["findings", "plan", "--preset", "cpu-iters", "--results", str(results),
+                     "-o", str(grid)]) == 0
     assert yaml.safe_load(grid.read_text())["fixed"] == {"preset": "cpu-iters"}
 
 

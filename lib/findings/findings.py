@@ -962,7 +962,8 @@ READING = (
     f"{FLOOR_PCT:g}% on every seed here at its trained iteration count (this scale does not train "
     "it, whatever the other side does); **awaiting N runs** when it has "
     "not had its seeds yet (**awaiting runs** with none to train: a side's runs were not scored "
-    "where the claim reads them, and the note says so). Only a decided direction has its size judged: the log's effect is "
+    "where the claim reads them, and the note says so). Only a decided direction has its size "
+    "judged: the log's effect is "
     "**consistent** (inside our interval), **smaller** (our interval lies between 0 and it), "
     "**smaller, maybe none** (below it and straddling 0), **larger** (beyond it), or "
     "**excluded** (our interval has the other sign). A disagreement with the log is a finding.")

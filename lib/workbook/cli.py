@@ -150,7 +150,8 @@ def _cmd_findings_sweep(args) -> None:
 def _cmd_findings_plan(args) -> None:
     from lib.findings import findings
     path = Path(args.results or f"findings/{args.preset}.parquet")
-    if args.out and (Path(args.out).suffix not in (".yaml", ".yml") or Path(args.out).resolve() == path.resolve()):
+    out = Path(args.out) if args.out else None
+    if out and (out.suffix not in (".yaml", ".yml") or out.resolve() == path.resolve()):
         # -o takes the grid, not the results: a slip here would write YAML over the committed runs
         raise ConfigError(f"-o {args.out}: the plan's grid is written as YAML (a .yaml or .yml path), "
                           f"never over the results ({path})")
